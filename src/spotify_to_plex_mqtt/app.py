@@ -1,0 +1,81 @@
+"""The one-shot and dry-run modes: one sync, a summary, an exit code."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .config import Settings
+from .discovery import Topics
+from .ledger import read_ledger, write_ledger
+from .mqtt import BrokerError, BrokerSession
+from .report import entity_table, summary, write_manifest
+from .source import LibrarySource
+from .sync import SyncResult, plan_sync, run_sync
+
+log = logging.getLogger(__name__)
+
+
+def topics_for(settings: Settings) -> Topics:
+    return Topics(settings.mqtt.topic_prefix, settings.mqtt.discovery_prefix)
+
+
+def _log_inputs(result: SyncResult, settings_dir: Path) -> None:
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    for skipped in result.skipped:
+        log.info("not published: %s %r (%s): %s", skipped.type, skipped.name, skipped.id,
+                 skipped.reason)
+    if not result.entities and not result.errors:
+        log.warning("no labelled items to publish in %s: give playlists or albums a label "
+                    "(category) in Spotify-to-Plex", settings_dir)
+
+
+async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
+    """Connect, reconcile, publish `online`, print the summary; 0 on success, 1 otherwise."""
+    topics = topics_for(settings)
+    snapshot = LibrarySource(settings.settings_dir).read()
+    try:
+        async with BrokerSession(settings.mqtt) as session:
+            result = await run_sync(session, topics, snapshot)
+            await session.set_status(True)
+    except BrokerError as exc:
+        log.error("%s", exc)
+        return 1
+    _log_inputs(result, settings.settings_dir)
+    if result.ok:
+        write_ledger(settings.settings_dir, result.entities, topics.node_id)
+    print(summary(result))
+    if show_table:
+        print(entity_table(result, topics))
+    return 0 if result.ok else 1
+
+
+async def dry_run(settings: Settings) -> int:
+    """Publish nothing; compare with the broker when one is configured, else with the ledger."""
+    topics = topics_for(settings)
+    snapshot = LibrarySource(settings.settings_dir).read()
+    actual: dict[str, bytes] = {}
+    if settings.mqtt.url is not None:
+        try:
+            async with BrokerSession(settings.mqtt, read_only=True) as session:
+                actual = await session.scan(topics.scan_filters, topics.is_ours,
+                                            topics.scan_marker_prefix)
+        except BrokerError as exc:
+            log.error("%s", exc)
+            return 1
+    resolution, plan = plan_sync(topics, snapshot, actual)
+    if settings.mqtt.url is not None:
+        would_remove = list(plan.clear or plan.withheld)
+    else:
+        wanted = {e.id for e in resolution.entities}
+        would_remove = [entry.entity_id or entry.id for entry in read_ledger(settings.settings_dir)
+                        if entry.id not in wanted]
+    result = SyncResult(entities=resolution.entities, skipped=resolution.skipped, plan=plan,
+                        published=0, removed=0, errors=snapshot.errors,
+                        warnings=snapshot.warnings)
+    _log_inputs(result, settings.settings_dir)
+    path = write_manifest(settings, topics, result, would_remove)
+    print(summary(result, dry_run=True))
+    print(f"dry run: nothing published; manifest written to {path}")
+    return 0 if result.ok else 1

@@ -1,0 +1,94 @@
+"""Parsing of `MQTT_BROKER_URL` into the pieces the MQTT client needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from .secret import Secret
+
+Transport = Literal["tcp", "websockets"]
+
+_SCHEMES: dict[str, tuple[Transport, bool, int]] = {
+    # scheme: (transport, tls, default port)
+    "mqtt": ("tcp", False, 1883),
+    "tcp": ("tcp", False, 1883),
+    "mqtts": ("tcp", True, 8883),
+    "ssl": ("tcp", True, 8883),
+    "tls": ("tcp", True, 8883),
+    "ws": ("websockets", False, 80),
+    "wss": ("websockets", True, 443),
+}
+
+EXAMPLE = "mqtt://192.168.1.10:1883 (or mqtts://, ws://host:9001/mqtt, wss://)"
+
+
+class BrokerUrlError(ValueError):
+    """The broker URL cannot be used; the message says why without echoing secrets."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUrl:
+    """Where and how to reach the broker."""
+
+    host: str
+    port: int
+    transport: Transport
+    tls: bool
+    path: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+
+    @property
+    def display(self) -> str:
+        """A printable form: scheme, host, port and path, never credentials."""
+        scheme = {("tcp", False): "mqtt", ("tcp", True): "mqtts"}.get(
+            (self.transport, self.tls), "wss" if self.tls else "ws"
+        )
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}{self.path or ''}"
+
+
+def parse_broker_url(raw: str) -> BrokerUrl:
+    """Parse `mqtt[s]://` or `ws[s]://` URLs with optional `user:pass@` and websocket path."""
+    text = raw.strip()
+    if not text:
+        raise BrokerUrlError("it is empty")
+    if "://" not in text:
+        raise BrokerUrlError("it has no scheme")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        # urlsplit's messages can quote the netloc, which may hold the password.
+        bad_port = "port" in str(exc).lower()
+        reason = "its port is not a number from 1 to 65535" if bad_port else "it is malformed"
+        raise BrokerUrlError(reason) from None
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise BrokerUrlError(f"its scheme {scheme!r} is not one of mqtt, mqtts, ws, wss")
+    transport, tls, default_port = _SCHEMES[scheme]
+    host = parts.hostname
+    if not host:
+        raise BrokerUrlError("it has no host name")
+    if port == 0:
+        raise BrokerUrlError("its port is not a number from 1 to 65535")
+    path: str | None = None
+    if transport == "websockets":
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+    elif parts.path not in ("", "/"):
+        raise BrokerUrlError("a path is only meaningful for ws:// and wss:// URLs")
+    username = unquote(parts.username) if parts.username else None
+    password = Secret(unquote(parts.password)) if parts.password else None
+    return BrokerUrl(
+        host=host,
+        port=port or default_port,
+        transport=transport,
+        tls=tls,
+        path=path,
+        username=username,
+        password=password,
+    )

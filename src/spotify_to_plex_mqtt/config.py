@@ -1,0 +1,271 @@
+"""Environment variables and command-line flags, validated into one frozen `Settings`."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from . import __version__
+from .broker_url import EXAMPLE as URL_EXAMPLE
+from .broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
+from .secret import Secret
+
+Command = Literal["run", "demo"]
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; `str()` is a one-paragraph message for the user."""
+
+    def __init__(self, setting: str, problem: str, example: str) -> None:
+        super().__init__(f"{setting} {problem}. Example of a right value: {example}")
+        self.setting = setting
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """How to reach the broker and which topics are ours."""
+
+    url: BrokerUrl | None
+    username: str | None = None
+    password: Secret | None = None
+    topic_prefix: str = "spotify-to-plex"
+    discovery_prefix: str = "homeassistant"
+    ca_file: Path | None = None
+    tls_insecure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service needs to know, fixed at start."""
+
+    command: Command
+    settings_dir: Path
+    mqtt: MqttSettings
+    one_shot: bool = False
+    dry_run: bool = False
+    debug: bool = False
+    interval: float = 300.0
+    watch: bool = True
+    poll: bool = False
+    retry_count: int = 3
+    retry_delay: float = 30.0
+    debounce: float = 2.0
+    min_gap: float = 10.0
+    grace: float = 5.0
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as plain data with every secret masked, for manifests and APIs."""
+        mqtt = self.mqtt
+        return {
+            "settings_dir": str(self.settings_dir),
+            "mqtt": {
+                "broker": mqtt.url.display if mqtt.url else None,
+                "username": mqtt.username,
+                "password": "********" if mqtt.password else None,
+                "topic_prefix": mqtt.topic_prefix,
+                "discovery_prefix": mqtt.discovery_prefix,
+                "ca_file": str(mqtt.ca_file) if mqtt.ca_file else None,
+                "tls_insecure": mqtt.tls_insecure,
+            },
+            "one_shot": self.one_shot,
+            "dry_run": self.dry_run,
+            "interval": self.interval,
+            "watch": self.watch,
+            "poll": self.poll,
+            "retry_count": self.retry_count,
+            "retry_delay": self.retry_delay,
+            "debounce": self.debounce,
+            "min_gap": self.min_gap,
+            "grace": self.grace,
+        }
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_PREFIX_RE = re.compile(r"^[^/#+\s\x00][^#+\x00]*(?<!/)$")
+
+
+def _env_bool(env: Mapping[str, str], name: str) -> bool | None:
+    raw = env.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(name, f"is {raw!r}, which is not true or false", f"{name}=true")
+
+
+def _env_number(env: Mapping[str, str], name: str, kind: Callable[[str], float]) -> float | None:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise ConfigError(name, f"is {raw!r}, which is not a number", f"{name}=30") from None
+    if value < 0:
+        raise ConfigError(name, f"is {raw!r}, which is negative", f"{name}=30")
+    return value
+
+
+def _debug_from_env(raw: str | None) -> bool:
+    # The original service used the `debug` npm convention: DEBUG=mqtt, DEBUG=mqtt*, DEBUG=*.
+    tokens = re.split(r"[\s,]+", (raw or "").strip().lower())
+    return any(t == "*" or t.startswith(("mqtt", "spotify-to-plex")) or t in _TRUE for t in tokens)
+
+
+def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not _PREFIX_RE.match(value):
+        raise ConfigError(
+            name,
+            f"is {value!r}: a topic prefix must not be empty, contain + or #, "
+            "or start or end with /",
+            f"{name}={default}",
+        )
+    return value
+
+
+def _mqtt_settings(env: Mapping[str, str], required: bool) -> MqttSettings:
+    raw_url = env.get("MQTT_BROKER_URL", "").strip()
+    url: BrokerUrl | None = None
+    if raw_url:
+        try:
+            url = parse_broker_url(raw_url)
+        except BrokerUrlError as exc:
+            raise ConfigError(
+                "MQTT_BROKER_URL", f"cannot be used: {exc}", f"MQTT_BROKER_URL={URL_EXAMPLE}"
+            ) from None
+    elif required:
+        raise ConfigError(
+            "MQTT_BROKER_URL",
+            "is not set; it tells the service where your MQTT broker is "
+            "(use --dry-run to try without a broker, or the `demo` command)",
+            f"MQTT_BROKER_URL={URL_EXAMPLE}",
+        )
+    username = env.get("MQTT_USERNAME") or (url.username if url else None)
+    raw_password = env.get("MQTT_PASSWORD")
+    password = Secret(raw_password) if raw_password else (url.password if url else None)
+    if username and not password:
+        raise ConfigError(
+            "MQTT_PASSWORD", "is not set although MQTT_USERNAME is; set both or neither",
+            "MQTT_PASSWORD=<the broker password for that user>",
+        )
+    if password and not username:
+        raise ConfigError(
+            "MQTT_USERNAME", "is not set although MQTT_PASSWORD is; set both or neither",
+            "MQTT_USERNAME=homeassistant",
+        )
+    ca_raw = env.get("MQTT_CA_FILE", "").strip()
+    ca_file = Path(ca_raw).expanduser() if ca_raw else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(
+            "MQTT_CA_FILE", f"names {str(ca_file)!r}, which is not a readable file",
+            "MQTT_CA_FILE=/etc/ssl/certs/my-broker-ca.pem",
+        )
+    return MqttSettings(
+        url=url,
+        username=username,
+        password=password,
+        topic_prefix=_prefix(env, "MQTT_TOPIC_PREFIX", "spotify-to-plex"),
+        discovery_prefix=_prefix(env, "MQTT_DISCOVERY_PREFIX", "homeassistant"),
+        ca_file=ca_file,
+        tls_insecure=bool(_env_bool(env, "MQTT_TLS_INSECURE")),
+    )
+
+
+EPILOG = """\
+examples:
+  MQTT_BROKER_URL=mqtt://192.168.1.10:1883 spotify-to-plex-mqtt --settings-dir /app/config
+  MQTT_BROKER_URL=mqtts://u:pw@broker:8883 spotify-to-plex-mqtt --one-shot
+  spotify-to-plex-mqtt --dry-run --settings-dir ./settings     # writes mqtt_dry_run_manifest.json
+  spotify-to-plex-mqtt demo                                    # embedded broker + sample library
+
+MQTT settings come from the environment: MQTT_BROKER_URL, MQTT_USERNAME, MQTT_PASSWORD,
+MQTT_TOPIC_PREFIX, MQTT_DISCOVERY_PREFIX, MQTT_CA_FILE, MQTT_TLS_INSECURE, MQTT_DRY_RUN, DEBUG.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spotify-to-plex-mqtt",
+        description="Publish your labelled Spotify-to-Plex library to Home Assistant via MQTT.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", nargs="?", choices=["run", "demo"], default="run",
+                        help="run (default) syncs your library; demo starts an embedded broker "
+                             "with a sample library")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--settings-dir", metavar="DIR",
+                        help="Spotify-to-Plex settings directory (env SETTINGS_DIR or "
+                             "STORAGE_DIR; default ./settings)")
+    parser.add_argument("--one-shot", "--no-continuous", action="store_true", default=None,
+                        help="sync once and exit (env ONE_SHOT)")
+    parser.add_argument("--dry-run", action="store_true", default=None,
+                        help="publish nothing; write mqtt_dry_run_manifest.json (env MQTT_DRY_RUN)")
+    parser.add_argument("-d", "--debug", action="store_true", default=None,
+                        help="debug logging (env DEBUG=mqtt or DEBUG=*)")
+    parser.add_argument("--interval", type=float, metavar="SECONDS",
+                        help="periodic re-sync, 0 = off (env SYNC_INTERVAL; default 300)")
+    parser.add_argument("--no-watch", "--disable-watch", dest="no_watch", action="store_true",
+                        default=None,
+                        help="do not watch the settings directory (env DISABLE_WATCH)")
+    parser.add_argument("--poll", action="store_true", default=None,
+                        help="watch by polling, for network/container mounts (env WATCH_POLL)")
+    parser.add_argument("--retry-count", type=int, metavar="N",
+                        help="retries of a failed sync (env RETRY_COUNT; default 3)")
+    parser.add_argument("--retry-delay", type=float, metavar="SECONDS",
+                        help="base of the retry backoff (env RETRY_DELAY; default 30)")
+    parser.add_argument("--debounce", type=float, metavar="SECONDS",
+                        help="quiet time after a file change before syncing (env DEBOUNCE; "
+                             "default 2)")
+    parser.add_argument("--min-gap", type=float, metavar="SECONDS",
+                        help="minimum time between syncs (env MIN_SYNC_GAP; default 10)")
+    return parser
+
+
+def _pick(flag: Any, env_value: Any, default: Any) -> Any:
+    if flag is not None:
+        return flag
+    return default if env_value is None else env_value
+
+
+def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Build `Settings` from argv and env (a flag wins over its env var); raise `ConfigError`."""
+    args = build_parser().parse_args(list(argv))
+    command: Command = args.command
+    dry_run = bool(_pick(args.dry_run, _env_bool(env, "MQTT_DRY_RUN"), False))
+    mqtt = _mqtt_settings(env, required=command == "run" and not dry_run)
+    settings_dir = Path(
+        args.settings_dir or env.get("SETTINGS_DIR") or env.get("STORAGE_DIR") or "./settings"
+    ).expanduser()
+    for flag, name in ((args.interval, "--interval"), (args.retry_delay, "--retry-delay"),
+                       (args.debounce, "--debounce"), (args.min_gap, "--min-gap"),
+                       (args.retry_count, "--retry-count")):
+        if flag is not None and flag < 0:
+            raise ConfigError(name, f"is {flag}, which is negative", f"{name} 30")
+    secrets = tuple(s.reveal() for s in (mqtt.password,) if s)
+    return Settings(
+        command=command,
+        settings_dir=settings_dir,
+        mqtt=mqtt,
+        one_shot=bool(_pick(args.one_shot, _env_bool(env, "ONE_SHOT"), False)),
+        dry_run=dry_run,
+        debug=bool(args.debug) or _debug_from_env(env.get("DEBUG")),
+        interval=float(_pick(args.interval, _env_number(env, "SYNC_INTERVAL", float), 300.0)),
+        watch=not _pick(args.no_watch, _env_bool(env, "DISABLE_WATCH"), False),
+        poll=bool(_pick(args.poll, _env_bool(env, "WATCH_POLL"), False)),
+        retry_count=int(_pick(args.retry_count, _env_number(env, "RETRY_COUNT", int), 3)),
+        retry_delay=float(_pick(args.retry_delay, _env_number(env, "RETRY_DELAY", float), 30.0)),
+        debounce=float(_pick(args.debounce, _env_number(env, "DEBOUNCE", float), 2.0)),
+        min_gap=float(_pick(args.min_gap, _env_number(env, "MIN_SYNC_GAP", float), 10.0)),
+        secrets=secrets,
+    )

@@ -1,0 +1,179 @@
+"""Pure rendering of entities into Home Assistant discovery configs and state payloads."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import __version__
+from .entities import Entity, slugify
+
+PROJECT_URL = "https://github.com/spotify-to-plex-mqtt/spotify-to-plex-mqtt"
+STATE_LIMIT = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic layout and id prefix for one instance (derived from the two prefixes)."""
+
+    topic_prefix: str = "spotify-to-plex"
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def node_id(self) -> str:
+        """Prefix of every unique_id and object_id of ours: `spotify_to_plex` by default."""
+        return slugify(self.topic_prefix) or "spotify_to_plex"
+
+    @property
+    def status(self) -> str:
+        return f"{self.topic_prefix}/status"
+
+    @property
+    def categories_state(self) -> str:
+        return f"{self.topic_prefix}/categories"
+
+    @property
+    def categories_object_id(self) -> str:
+        return f"{self.node_id}_categories"
+
+    @property
+    def command_prefix(self) -> str:
+        return f"{self.topic_prefix}/command"
+
+    @property
+    def scan_marker_prefix(self) -> str:
+        return f"{self.topic_prefix}/_scan"
+
+    def item_state(self, slug: str) -> str:
+        return f"{self.topic_prefix}/items/{slug}"
+
+    def item_object_id(self, slug: str) -> str:
+        return f"{self.node_id}_item_{slug}"
+
+    def config(self, object_id: str, component: str = "sensor") -> str:
+        return f"{self.discovery_prefix}/{component}/{object_id}/config"
+
+    @property
+    def scan_filters(self) -> tuple[str, ...]:
+        return (f"{self.discovery_prefix}/+/+/config", f"{self.topic_prefix}/#")
+
+    def is_ours(self, topic: str, payload: bytes) -> bool:
+        """Whether a retained message was published by this service (or its predecessor)."""
+        if topic.startswith(f"{self.topic_prefix}/"):
+            return topic != self.status and not topic.startswith(
+                (f"{self.command_prefix}/", f"{self.scan_marker_prefix}/"))
+        if not (topic.startswith(f"{self.discovery_prefix}/") and topic.endswith("/config")):
+            return False
+        if self.node_id.encode() not in payload:
+            return False
+        try:
+            unique_id = json.loads(payload).get("unique_id")
+        except (ValueError, AttributeError):
+            return False
+        return isinstance(unique_id, str) and unique_id.startswith(f"{self.node_id}_")
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _common(topics: Topics, object_id: str) -> dict[str, Any]:
+    return {
+        "unique_id": object_id,
+        "object_id": object_id,
+        "default_entity_id": f"sensor.{object_id}",
+        "availability_topic": topics.status,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "device": {
+            "identifiers": [topics.node_id],
+            "name": "Spotify to Plex",
+            "manufacturer": "spotify-to-plex-mqtt",
+            "model": "MQTT bridge",
+            "sw_version": __version__,
+        },
+        "origin": {"name": "spotify-to-plex-mqtt", "sw": __version__, "url": PROJECT_URL},
+    }
+
+
+def item_state(entity: Entity) -> dict[str, Any]:
+    return {
+        "id": entity.id,
+        "name": entity.name,
+        "category": entity.category,
+        "category_id": entity.category_id,
+        "type": entity.type,
+        "media_content_id": entity.media_content_id,
+        "media_content_type": entity.media_content_type,
+        "plex_key": entity.plex_key,
+        "plex_uri": entity.plex_uri,
+        "thumb": entity.thumb,
+        "icon": entity.icon,
+    }
+
+
+def item_config(topics: Topics, entity: Entity) -> dict[str, Any]:
+    state_topic = topics.item_state(entity.slug)
+    return {
+        "name": entity.name,
+        **_common(topics, topics.item_object_id(entity.slug)),
+        "state_topic": state_topic,
+        "value_template": "{{ value_json.name[:255] }}",
+        "json_attributes_topic": state_topic,
+        "icon": entity.icon,
+    }
+
+
+def fit_state(names: list[str], limit: int = STATE_LIMIT) -> str:
+    """A comma-separated list that fits Home Assistant's state limit, ending `+N more`."""
+    text = ", ".join(names)
+    if len(text) <= limit:
+        return text
+    for keep in range(len(names) - 1, -1, -1):
+        candidate = ", ".join([*names[:keep], f"+{len(names) - keep} more"])
+        if len(candidate) <= limit:
+            return candidate
+    return f"{len(names)} categories"
+
+
+def categories_state(categories: Mapping[str, int]) -> dict[str, Any]:
+    names = sorted(categories, key=lambda c: (c.casefold(), c))
+    return {
+        "state": fit_state(names),
+        "categories": names,
+        "count": len(names),
+        "items": {name: categories[name] for name in names},
+        "ids": {name: slugify(name) for name in names},
+        "total_items": sum(categories.values()),
+    }
+
+
+def categories_config(topics: Topics) -> dict[str, Any]:
+    return {
+        "name": "Music Categories",
+        **_common(topics, topics.categories_object_id),
+        "state_topic": topics.categories_state,
+        "value_template": "{{ value_json.state }}",
+        "json_attributes_topic": topics.categories_state,
+        "json_attributes_template": "{{ value_json | tojson }}",
+        "icon": "mdi:music-box-multiple",
+    }
+
+
+def render(topics: Topics, entities: Iterable[Entity],
+           extra_categories: Mapping[str, int] | None = None) -> dict[str, bytes]:
+    """The desired retained messages for `entities`: one state and one config each, plus the
+    categories sensor. `extra_categories` counts items kept on the broker but not rendered."""
+    desired: dict[str, bytes] = {}
+    counts: Counter[str] = Counter(extra_categories or {})
+    for entity in entities:
+        desired[topics.item_state(entity.slug)] = encode(item_state(entity))
+        desired[topics.config(topics.item_object_id(entity.slug))] = encode(
+            item_config(topics, entity))
+        counts[entity.category] += 1
+    desired[topics.categories_state] = encode(categories_state(counts))
+    desired[topics.config(topics.categories_object_id)] = encode(categories_config(topics))
+    return desired

@@ -1,0 +1,148 @@
+"""Pure mapping from the library to the entities Home Assistant should show.
+
+Decides which labelled items can be published (they need a Plex key) and gives each a slug
+that is valid in MQTT topics and Home Assistant entity ids, and unique among the items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .library import Library, SavedItem, plex_key
+
+MediaType = Literal["playlist", "album"]
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_PLEX_PLAYLIST_URI = re.compile(r"^/playlists/(\d+)(?:/items)?/?$")
+
+ICONS: Mapping[str, str] = {
+    "spotify-playlist": "mdi:playlist-music",
+    "spotify-album": "mdi:album",
+    "plex-media": "mdi:plex",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One item sensor: a labelled item that maps to a Plex playlist or album."""
+
+    id: str
+    slug: str
+    name: str
+    category: str
+    type: str
+    media_content_type: MediaType
+    plex_key: str
+    thumb: str = ""
+    plex_server_id: str = ""
+
+    @property
+    def category_id(self) -> str:
+        return slugify(self.category) or short_hash(self.category)
+
+    @property
+    def media_content_id(self) -> str:
+        return f"/library/metadata/{self.plex_key}"
+
+    @property
+    def plex_uri(self) -> str:
+        return f"plex://{self.plex_server_id}/{self.plex_key}" if self.plex_server_id else ""
+
+    @property
+    def icon(self) -> str:
+        return ICONS.get(self.type, "mdi:music")
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A labelled item that cannot be published, and why."""
+
+    id: str
+    name: str
+    type: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    entities: tuple[Entity, ...]
+    skipped: tuple[Skipped, ...]
+
+
+def slugify(text: str) -> str:
+    """Lower-case `[a-z0-9_]` form of `text`: valid in topics and Home Assistant entity ids."""
+    return _NOT_SLUG.sub("_", text.lower()).strip("_")
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def assign_slugs(ids: Iterable[str]) -> dict[str, str]:
+    """Give each distinct id a unique slug.
+
+    Most ids keep their plain slug, so entity ids stay those the original service created.
+    Ids that fold to the same slug (Spotify ids that differ only by case or punctuation) all
+    get a hash of the exact id appended, so neither wins by the order it came in.
+    """
+    groups: dict[str, set[str]] = defaultdict(set)
+    for ident in ids:
+        groups[slugify(ident) or short_hash(ident)].add(ident)
+    slugs: dict[str, str] = {}
+    for base, members in groups.items():
+        for ident in members:
+            slug = base if len(members) == 1 else f"{base}_{short_hash(ident)}"
+            # A hashed slug equal to some other id's plain slug needs one more round.
+            while slug in groups and slug != base:
+                slug = f"{slug}_{short_hash(slug + ident)}"
+            slugs[ident] = slug
+    return slugs
+
+
+def _plex_target(item: SavedItem, library: Library) -> tuple[MediaType, str] | str:
+    """The Plex (media type, key) of an item, or the reason there is none."""
+    if item.type == "spotify-playlist":
+        key = library.playlists.get(item.id)
+        return ("playlist", key) if key else "no Plex playlist in playlists.json"
+    if item.type == "spotify-album":
+        key = library.track_links.get(item.id)
+        return ("album", key) if key else "no Plex album in track_links.json"
+    match = _PLEX_PLAYLIST_URI.match(item.uri.strip())
+    if match:
+        return ("playlist", match.group(1))
+    key = plex_key(item.uri)
+    return ("album", key) if key else f"uri {item.uri!r} is not a Plex library key"
+
+
+def resolve(library: Library, *, thumbs: Mapping[str, str] | None = None,
+            plex_server_id: str = "") -> Resolution:
+    """Entities for every labelled, mappable item; the rest as `Skipped` with a reason."""
+    labelled = [item for item in library.items if item.label]
+    seen: dict[str, SavedItem] = {}
+    skipped: list[Skipped] = []
+    for item in labelled:
+        if item.id in seen:
+            skipped.append(Skipped(item.id, item.title, item.type,
+                                   "duplicate id; the first entry is published"))
+            continue
+        seen[item.id] = item
+    slugs = assign_slugs(seen)
+    entities: list[Entity] = []
+    for item in seen.values():
+        target = _plex_target(item, library)
+        if isinstance(target, str):
+            skipped.append(Skipped(item.id, item.title, item.type, target))
+            continue
+        media_type, key = target
+        entities.append(Entity(
+            id=item.id, slug=slugs[item.id], name=item.title, category=item.label,
+            type=item.type, media_content_type=media_type, plex_key=key,
+            thumb=(thumbs or {}).get(key, ""), plex_server_id=plex_server_id,
+        ))
+    entities.sort(key=lambda e: e.slug)
+    return Resolution(tuple(entities), tuple(skipped))

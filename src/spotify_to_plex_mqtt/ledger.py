@@ -1,0 +1,53 @@
+"""`mqtt_published_items.json`: the original service's record of what it published.
+
+Correctness never depends on it (the broker's retained messages are the truth); it is kept
+for tools that read it and to preview removals in a dry run without a broker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .entities import Entity
+from .files import write_json_atomic
+from .library import LEDGER
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: str
+    entity_id: str = ""
+    category: str = ""
+
+
+def read_ledger(settings_dir: Path) -> tuple[LedgerEntry, ...]:
+    """Entries of the ledger in either format (ids, or objects); empty when absent or unusable."""
+    try:
+        data = json.loads((settings_dir / LEDGER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    if isinstance(data, dict):
+        data = data.get("items", [])
+    if not isinstance(data, list):
+        return ()
+    entries: list[LedgerEntry] = []
+    for entry in data:
+        if isinstance(entry, str):
+            entries.append(LedgerEntry(id=entry))
+        elif isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            entries.append(LedgerEntry(
+                id=entry["id"],
+                entity_id=str(entry.get("entity_id") or ""),
+                category=str(entry.get("category") or ""),
+            ))
+    return tuple(entries)
+
+
+def write_ledger(settings_dir: Path, entities: Iterable[Entity], node_id: str) -> None:
+    write_json_atomic(settings_dir / LEDGER, [
+        {"id": e.id, "entity_id": f"sensor.{node_id}_item_{e.slug}", "category": e.category}
+        for e in entities
+    ])

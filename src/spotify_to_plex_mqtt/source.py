@@ -1,0 +1,83 @@
+"""The library as last read well: each input file's last good version is kept in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .library import FILES, FileKind, FileProblem, Library, Loaded, load_file
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """How one input file fared at the last read."""
+
+    file: str
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    has_good_version: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The library to publish and the state of each file it came from."""
+
+    library: Library
+    files: dict[FileKind, FileState] = field(default_factory=dict)
+    new_errors: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every file has a good version (now or earlier): removals are safe."""
+        return all(state.has_good_version for state in self.files.values())
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        return tuple(s.error for s in self.files.values() if s.error)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(w for s in self.files.values() for w in s.warnings)
+
+
+class LibrarySource:
+    """Reads the settings directory; a file that cannot be read keeps its last good version."""
+
+    def __init__(self, settings_dir: Path) -> None:
+        self.settings_dir = settings_dir
+        self._good: dict[FileKind, Loaded[Any]] = {}
+        self._errors: dict[FileKind, str] = {}
+
+    def read(self) -> Snapshot:
+        files: dict[FileKind, FileState] = {}
+        new_errors: list[str] = []
+        for kind in FILES:
+            try:
+                loaded = load_file(self.settings_dir, kind)
+            except FileProblem as problem:
+                message = str(problem)
+                if self._errors.get(kind) != message:
+                    new_errors.append(message)
+                self._errors[kind] = message
+                good = self._good.get(kind)
+                files[kind] = FileState(problem.file, message,
+                                        good.warnings if good else (), good is not None)
+                continue
+            self._errors.pop(kind, None)
+            self._good[kind] = loaded
+            files[kind] = FileState(FILES[kind], None, loaded.warnings, True)
+        library = Library(
+            items=self._value("saved_items", ()),
+            playlists=self._value("playlists", {}),
+            track_links=self._value("track_links", {}),
+        )
+        return Snapshot(library, files, tuple(new_errors))
+
+    def _value(self, kind: FileKind, default: Any) -> Any:
+        good = self._good.get(kind)
+        return good.value if good is not None else default

@@ -1,0 +1,105 @@
+"""One sync: read the library, render the desired state, reconcile it with the broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .discovery import Topics, render
+from .entities import Entity, Resolution, Skipped, resolve
+from .mqtt import BrokerSession
+from .reconcile import Plan, reconcile
+from .source import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What a sync did, for the summary, the event bus and the API."""
+
+    entities: tuple[Entity, ...]
+    skipped: tuple[Skipped, ...]
+    plan: Plan
+    published: int
+    removed: int
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def categories(self) -> dict[str, int]:
+        return dict(Counter(e.category for e in self.entities))
+
+    @property
+    def by_type(self) -> dict[str, int]:
+        return dict(Counter(e.type for e in self.entities))
+
+
+def _kept_categories(topics: Topics, desired: Mapping[str, bytes],
+                     actual: Mapping[str, bytes]) -> Counter[str]:
+    """Categories of item states that stay on the broker although not rendered this time."""
+    counts: Counter[str] = Counter()
+    prefix = topics.item_state("")
+    for topic, payload in actual.items():
+        if topic.startswith(prefix) and topic not in desired:
+            try:
+                category = json.loads(payload).get("category")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(category, str) and category:
+                counts[category] += 1
+    return counts
+
+
+def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, bytes],
+                  allow_removal: bool) -> dict[str, bytes]:
+    """Render the entities; when removal is withheld, count kept items in the categories."""
+    desired = render(topics, resolution.entities)
+    if not allow_removal:
+        kept = _kept_categories(topics, desired, actual)
+        if kept:
+            desired = render(topics, resolution.entities, kept)
+    return desired
+
+
+def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
+              resolution: Resolution | None = None) -> tuple[Resolution, Plan]:
+    """The pure part of a sync: entities and the plan against `actual`."""
+    resolution = resolution or resolve(snapshot.library)
+    allow_removal = snapshot.complete
+    desired = desired_state(topics, resolution, actual, allow_removal)
+    return resolution, reconcile(desired, actual, allow_removal=allow_removal)
+
+
+async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
+                   resolution: Resolution | None = None) -> SyncResult:
+    """Scan the broker, publish what differs, clear what is gone; QoS 1, counted on ack."""
+    started = time.monotonic()
+    actual = await session.scan(topics.scan_filters, topics.is_ours, topics.scan_marker_prefix)
+    resolution, plan = plan_sync(topics, snapshot, actual, resolution)
+    log.debug("plan: %d to publish, %d to clear, %d unchanged, %d withheld",
+              len(plan.publish), len(plan.clear), plan.unchanged, len(plan.withheld))
+    acked = await session.publish_many(plan.messages)
+    errors = list(snapshot.errors)
+    if plan.withheld:
+        errors.append(f"{len(plan.withheld)} retained messages were not removed because an "
+                      "input file could not be read")
+    return SyncResult(
+        entities=resolution.entities,
+        skipped=resolution.skipped,
+        plan=plan,
+        published=min(acked, len(plan.publish)),
+        removed=max(0, acked - len(plan.publish)),
+        errors=tuple(errors),
+        warnings=snapshot.warnings,
+        duration=time.monotonic() - started,
+    )
