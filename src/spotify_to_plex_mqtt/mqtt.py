@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 MAX_INFLIGHT = 64
 SCAN_TIMEOUT = 15.0
 Owned = Callable[[str, bytes], bool]
-Handler = Callable[[str, bytes], Awaitable[None] | None]
+Handler = Callable[[str, bytes, bool], Awaitable[None] | None]
 
 
 class BrokerError(Exception):
@@ -139,7 +139,7 @@ class BrokerSession:
                 self._on_message(topic, payload)
                 for pattern, handler in self._handlers:
                     if topic_matches_sub(pattern, topic):
-                        result = handler(topic, payload)
+                        result = handler(topic, payload, bool(message.retain))
                         if result is not None:
                             await result
         except aiomqtt.MqttError as exc:
@@ -162,7 +162,7 @@ class BrokerSession:
                 self._scan.pop(topic, None)
 
     async def subscribe(self, pattern: str, handler: Handler) -> None:
-        """Call `handler(topic, payload)` for every message matching `pattern`."""
+        """Call `handler(topic, payload, retained)` for every message matching `pattern`."""
         self._handlers.append((pattern, handler))
         await self.client.subscribe(pattern, qos=1)
 

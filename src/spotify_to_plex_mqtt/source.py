@@ -29,7 +29,8 @@ class Snapshot:
 
     library: Library
     files: dict[FileKind, FileState] = field(default_factory=dict)
-    new_errors: tuple[str, ...] = ()
+    new_errors: tuple[tuple[str, str], ...] = ()
+    recovered: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -55,20 +56,22 @@ class LibrarySource:
 
     def read(self) -> Snapshot:
         files: dict[FileKind, FileState] = {}
-        new_errors: list[str] = []
+        new_errors: list[tuple[str, str]] = []
+        recovered: list[str] = []
         for kind in FILES:
             try:
                 loaded = load_file(self.settings_dir, kind)
             except FileProblem as problem:
                 message = str(problem)
                 if self._errors.get(kind) != message:
-                    new_errors.append(message)
+                    new_errors.append((problem.file, message))
                 self._errors[kind] = message
                 good = self._good.get(kind)
                 files[kind] = FileState(problem.file, message,
                                         good.warnings if good else (), good is not None)
                 continue
-            self._errors.pop(kind, None)
+            if self._errors.pop(kind, None) is not None:
+                recovered.append(FILES[kind])
             self._good[kind] = loaded
             files[kind] = FileState(FILES[kind], None, loaded.warnings, True)
         library = Library(
@@ -76,7 +79,7 @@ class LibrarySource:
             playlists=self._value("playlists", {}),
             track_links=self._value("track_links", {}),
         )
-        return Snapshot(library, files, tuple(new_errors))
+        return Snapshot(library, files, tuple(new_errors), tuple(recovered))
 
     def _value(self, kind: FileKind, default: Any) -> Any:
         good = self._good.get(kind)

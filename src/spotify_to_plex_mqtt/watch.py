@@ -1,0 +1,95 @@
+"""Watching the settings directory (not single files) for changes to the input files.
+
+Watching the directory sees atomic renames, in-place rewrites, deletions and files created
+after start. A directory that does not exist yet is awaited by watching its nearest
+existing parent, without polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import watchfiles
+
+from .library import PLAYLISTS, SAVED_ITEMS, SAVED_ITEMS_OLD, TRACK_LINKS
+
+log = logging.getLogger(__name__)
+
+WATCHED = frozenset({SAVED_ITEMS, SAVED_ITEMS_OLD, PLAYLISTS, TRACK_LINKS, "plex.json"})
+OnChange = Callable[[tuple[str, ...]], None]
+
+
+def relevant(paths: Iterable[str], directory: Path, names: frozenset[str] = WATCHED) -> tuple[
+        str, ...]:
+    """The watched file names among changed paths directly inside `directory`."""
+    found = {Path(p).name for p in paths
+             if Path(p).parent == directory and Path(p).name in names}
+    return tuple(sorted(found))
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+class DirectoryWatcher:
+    """Calls `on_change(names)` for changes to the input files in `directory`."""
+
+    def __init__(self, directory: Path, on_change: OnChange, *, poll: bool = False,
+                 names: frozenset[str] = WATCHED) -> None:
+        self.directory = directory.absolute()
+        self._on_change = on_change
+        self._poll = poll
+        self._names = names
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Watch until `stop()`; survives the directory vanishing and reappearing."""
+        while not self._stop.is_set():
+            if not self.directory.is_dir():
+                await self._await_directory()
+                continue
+            try:
+                await self._watch_directory()
+            except (FileNotFoundError, RuntimeError, OSError) as exc:
+                log.warning("watching %s failed (%s); watching again", self.directory, exc)
+                self.ready.clear()
+
+    async def _await_directory(self) -> None:
+        parent = _existing_ancestor(self.directory.parent)
+        log.warning("settings directory %s does not exist yet; waiting for it to appear",
+                    self.directory)
+        self.ready.set()
+        async for _ in watchfiles.awatch(parent, stop_event=self._stop, recursive=False,
+                                         force_polling=self._poll, debounce=200, step=50,
+                                         watch_filter=None, yield_on_timeout=False):
+            if self.directory.is_dir():
+                log.info("settings directory %s appeared", self.directory)
+                self.ready.clear()
+                self._on_change(tuple(sorted(
+                    n for n in self._names if (self.directory / n).exists())))
+                return
+            if _existing_ancestor(self.directory.parent) != parent:
+                return
+
+    async def _watch_directory(self) -> None:
+        log.debug("watching %s%s", self.directory, " by polling" if self._poll else "")
+        self.ready.set()
+        async for changes in watchfiles.awatch(self.directory, stop_event=self._stop,
+                                               recursive=False, force_polling=self._poll,
+                                               debounce=400, step=30, watch_filter=None):
+            names = relevant((path for _, path in changes), self.directory, self._names)
+            if names:
+                self._on_change(names)
+            if not self.directory.is_dir():
+                self.ready.clear()
+                return
