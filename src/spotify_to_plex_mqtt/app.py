@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from .config import Settings
 from .discovery import Topics
+from .entities import resolve
 from .ledger import read_ledger, write_ledger
 from .mqtt import BrokerError, BrokerSession
+from .plexlink import PlexLink
 from .report import entity_table, summary, write_manifest
 from .source import LibrarySource
 from .sync import SyncResult, plan_sync, run_sync
@@ -35,13 +38,16 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
     """Connect, reconcile, publish `online`, print the summary; 0 on success, 1 otherwise."""
     topics = topics_for(settings)
     snapshot = LibrarySource(settings.settings_dir).read()
+    plex = PlexLink(settings.settings_dir, os.environ)
     try:
         async with BrokerSession(settings.mqtt) as session:
-            result = await run_sync(session, topics, snapshot)
+            result = await run_sync(session, topics, snapshot, plex)
             await session.set_status(True)
     except BrokerError as exc:
         log.error("%s", exc)
         return 1
+    finally:
+        await plex.aclose()
     _log_inputs(result, settings.settings_dir)
     if result.ok:
         write_ledger(settings.settings_dir, result.entities, topics.node_id)
@@ -64,7 +70,12 @@ async def dry_run(settings: Settings) -> int:
         except BrokerError as exc:
             log.error("%s", exc)
             return 1
-    resolution, plan = plan_sync(topics, snapshot, actual)
+    plex = PlexLink(settings.settings_dir, os.environ)
+    try:
+        resolution = await plex.enrich(resolve(snapshot.library))
+    finally:
+        await plex.aclose()
+    resolution, plan = plan_sync(topics, snapshot, actual, resolution)
     if settings.mqtt.url is not None:
         would_remove = list(plan.clear or plan.withheld)
     else:

@@ -252,7 +252,8 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
                        (args.retry_count, "--retry-count")):
         if flag is not None and flag < 0:
             raise ConfigError(name, f"is {flag}, which is negative", f"{name} 30")
-    secrets = tuple(s.reveal() for s in (mqtt.password,) if s)
+    secrets = tuple(s for s in (mqtt.password.reveal() if mqtt.password else "",
+                                env.get("PLEX_TOKEN", ""), env.get("API_TOKEN", "")) if s)
     return Settings(
         command=command,
         settings_dir=settings_dir,

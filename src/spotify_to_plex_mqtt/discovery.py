@@ -53,18 +53,32 @@ class Topics:
     def item_object_id(self, slug: str) -> str:
         return f"{self.node_id}_item_{slug}"
 
+    def item_unique_id(self, item_id: str) -> str:
+        # The original service's unique_id (raw id): Home Assistant then updates its entity
+        # in place, keeping the user's customisations, instead of creating a new one.
+        return f"{self.node_id}_item_{item_id}"
+
+    @property
+    def legacy_state_prefixes(self) -> tuple[str, ...]:
+        """Where the newest original service kept state topics (`spotify_to_plex/...`)."""
+        if self.node_id == self.topic_prefix:
+            return ()
+        return (f"{self.node_id}/items/", f"{self.node_id}/categories/")
     def config(self, object_id: str, component: str = "sensor") -> str:
         return f"{self.discovery_prefix}/{component}/{object_id}/config"
 
     @property
     def scan_filters(self) -> tuple[str, ...]:
-        return (f"{self.discovery_prefix}/+/+/config", f"{self.topic_prefix}/#")
+        legacy = tuple(f"{p}#" for p in self.legacy_state_prefixes)
+        return (f"{self.discovery_prefix}/+/+/config", f"{self.topic_prefix}/#", *legacy)
 
     def is_ours(self, topic: str, payload: bytes) -> bool:
         """Whether a retained message was published by this service (or its predecessor)."""
         if topic.startswith(f"{self.topic_prefix}/"):
             return topic != self.status and not topic.startswith(
                 (f"{self.command_prefix}/", f"{self.scan_marker_prefix}/"))
+        if self.legacy_state_prefixes and topic.startswith(self.legacy_state_prefixes):
+            return True
         if not (topic.startswith(f"{self.discovery_prefix}/") and topic.endswith("/config")):
             return False
         if self.node_id.encode() not in payload:
@@ -80,9 +94,9 @@ def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _common(topics: Topics, object_id: str) -> dict[str, Any]:
+def _common(topics: Topics, object_id: str, unique_id: str) -> dict[str, Any]:
     return {
-        "unique_id": object_id,
+        "unique_id": unique_id,
         "object_id": object_id,
         "default_entity_id": f"sensor.{object_id}",
         "availability_topic": topics.status,
@@ -119,7 +133,7 @@ def item_config(topics: Topics, entity: Entity) -> dict[str, Any]:
     state_topic = topics.item_state(entity.slug)
     return {
         "name": entity.name,
-        **_common(topics, topics.item_object_id(entity.slug)),
+        **_common(topics, topics.item_object_id(entity.slug), topics.item_unique_id(entity.id)),
         "state_topic": state_topic,
         "value_template": "{{ value_json.name[:255] }}",
         "json_attributes_topic": state_topic,
@@ -128,25 +142,26 @@ def item_config(topics: Topics, entity: Entity) -> dict[str, Any]:
 
 
 def fit_state(names: list[str], limit: int = STATE_LIMIT) -> str:
-    """A comma-separated list that fits Home Assistant's state limit, ending `+N more`."""
-    text = ", ".join(names)
+    """The comma-separated list the original published (`Jazz,Rock`), cut to fit Home
+    Assistant's state limit with a final `+N more`; the full list is in the attributes."""
+    text = ",".join(names)
     if len(text) <= limit:
         return text
     for keep in range(len(names) - 1, -1, -1):
-        candidate = ", ".join([*names[:keep], f"+{len(names) - keep} more"])
+        candidate = ",".join([*names[:keep], f"+{len(names) - keep} more"])
         if len(candidate) <= limit:
             return candidate
     return f"{len(names)} categories"
 
 
 def categories_state(categories: Mapping[str, int]) -> dict[str, Any]:
-    names = sorted(categories, key=lambda c: (c.casefold(), c))
+    names = sorted(categories)
     return {
         "state": fit_state(names),
         "categories": names,
         "count": len(names),
         "items": {name: categories[name] for name in names},
-        "ids": {name: slugify(name) for name in names},
+        "ids": {name: name.lower() for name in names},
         "total_items": sum(categories.values()),
     }
 
@@ -154,7 +169,7 @@ def categories_state(categories: Mapping[str, int]) -> dict[str, Any]:
 def categories_config(topics: Topics) -> dict[str, Any]:
     return {
         "name": "Music Categories",
-        **_common(topics, topics.categories_object_id),
+        **_common(topics, topics.categories_object_id, topics.categories_object_id),
         "state_topic": topics.categories_state,
         "value_template": "{{ value_json.state }}",
         "json_attributes_topic": topics.categories_state,

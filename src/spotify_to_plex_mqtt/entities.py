@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from .library import Library, SavedItem, plex_key
@@ -18,12 +18,14 @@ from .library import Library, SavedItem, plex_key
 MediaType = Literal["playlist", "album"]
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _PLEX_PLAYLIST_URI = re.compile(r"^/playlists/(\d+)(?:/items)?/?$")
 
+# The original service's icons, kept so that dashboards look the same after the switch.
 ICONS: Mapping[str, str] = {
     "spotify-playlist": "mdi:playlist-music",
     "spotify-album": "mdi:album",
-    "plex-media": "mdi:plex",
+    "plex-media": "mdi:music-box-multiple",
 }
 
 
@@ -43,7 +45,8 @@ class Entity:
 
     @property
     def category_id(self) -> str:
-        return slugify(self.category) or short_hash(self.category)
+        # As the original published it: automations compare against this value.
+        return self.category.lower()
 
     @property
     def media_content_id(self) -> str:
@@ -73,10 +76,24 @@ class Resolution:
     entities: tuple[Entity, ...]
     skipped: tuple[Skipped, ...]
 
+    def with_artwork(self, thumbs: Mapping[str, str], server_id: str) -> Resolution:
+        """The same entities with Plex thumbs (by key) and the server id for `plex_uri`."""
+        entities = tuple(
+            replace(e, thumb=thumbs.get(e.plex_key, e.thumb), plex_server_id=server_id
+                    or e.plex_server_id)
+            for e in self.entities)
+        return Resolution(entities, self.skipped)
+
 
 def slugify(text: str) -> str:
     """Lower-case `[a-z0-9_]` form of `text`: valid in topics and Home Assistant entity ids."""
     return _NOT_SLUG.sub("_", text.lower()).strip("_")
+
+
+def item_slug(item_id: str) -> str:
+    """The original service's entity id suffix: lower case with everything but `[a-z0-9]`
+    dropped, so `liked-Demo` gives `likeddemo` and existing entity ids stay the same."""
+    return _NOT_ALNUM.sub("", item_id.lower())
 
 
 def short_hash(text: str) -> str:
@@ -88,11 +105,11 @@ def assign_slugs(ids: Iterable[str]) -> dict[str, str]:
 
     Most ids keep their plain slug, so entity ids stay those the original service created.
     Ids that fold to the same slug (Spotify ids that differ only by case or punctuation) all
-    get a hash of the exact id appended, so neither wins by the order it came in.
+    get `_` and a hash of the exact id appended, so neither wins by the order it came in.
     """
     groups: dict[str, set[str]] = defaultdict(set)
     for ident in ids:
-        groups[slugify(ident) or short_hash(ident)].add(ident)
+        groups[item_slug(ident) or short_hash(ident)].add(ident)
     slugs: dict[str, str] = {}
     for base, members in groups.items():
         for ident in members:

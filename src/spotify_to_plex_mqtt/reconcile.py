@@ -19,8 +19,13 @@ class Plan:
 
     @property
     def messages(self) -> tuple[tuple[str, bytes], ...]:
-        """Everything to send, in a safe order: state before config, clears config first."""
-        return self.publish + tuple((topic, b"") for topic in self.clear)
+        """Everything to send, in a safe order.
+
+        Clears go first: Home Assistant ignores a new config whose unique_id another config
+        topic still holds, which happens when an entity moves to a new topic (the original
+        service's layout). Configs are cleared before states, states published before configs.
+        """
+        return tuple((topic, b"") for topic in self.clear) + self.publish
 
     def __len__(self) -> int:
         return len(self.publish) + len(self.clear)

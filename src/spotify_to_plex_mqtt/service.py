@@ -37,6 +37,7 @@ from .events import (
 )
 from .ledger import write_ledger
 from .mqtt import BrokerError, BrokerSession
+from .plexlink import PlexLink
 from .scheduler import Batch, Scheduler
 from .source import LibrarySource
 from .sync import SyncResult, run_sync
@@ -59,6 +60,7 @@ class Service:
         self.scheduler = Scheduler(debounce=settings.debounce, min_gap=settings.min_gap)
         self.source = LibrarySource(settings.settings_dir)
         self.watcher = DirectoryWatcher(settings.settings_dir, self._on_files, poll=settings.poll)
+        self.plex = PlexLink(settings.settings_dir, os.environ)
         self.last_result: SyncResult | None = None
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
@@ -89,6 +91,17 @@ class Service:
     def _on_command(self, _topic: str, _payload: bytes, retained: bool) -> None:
         if not retained:
             self.request_sync("command")
+
+    async def wait_for_sync(self, batch_id: int) -> SyncFinished | SyncFailed:
+        """Wait until the sync answering `batch_id` (from `request_sync`) ends."""
+        queue = self.bus.queue()
+        try:
+            while True:
+                event = await queue.get()
+                if isinstance(event, SyncFinished | SyncFailed) and event.id >= batch_id:
+                    return event
+        finally:
+            self.bus.unqueue(queue)
 
     def stop(self, reason: str) -> None:
         if self._stopping.is_set():
@@ -141,6 +154,7 @@ class Service:
         _, pending = await asyncio.wait(tasks, timeout=3.0)
         for task in pending:
             task.cancel()
+        await self.plex.aclose()
         self.bus.emit(Stopped(self._stop_reason or "stopped"))
 
     # Loops ----------------------------------------------------------------------------
@@ -208,7 +222,7 @@ class Service:
         try:
             if session is None:
                 raise BrokerError("not connected to the MQTT broker")
-            result = await run_sync(session, self.topics, snapshot)
+            result = await run_sync(session, self.topics, snapshot, self.plex)
         except BrokerError as exc:
             failures += 1
             lost = session is None or session.closed.is_set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from .discovery import Topics, render
 from .entities import Entity, Resolution, Skipped, resolve
 from .mqtt import BrokerSession
+from .plexlink import PlexLink
 from .reconcile import Plan, reconcile
 from .source import Snapshot
 
@@ -81,10 +83,18 @@ def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
 
 
 async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
-                   resolution: Resolution | None = None) -> SyncResult:
-    """Scan the broker, publish what differs, clear what is gone; QoS 1, counted on ack."""
+                   plex: PlexLink | None = None) -> SyncResult:
+    """Scan the broker, publish what differs, clear what is gone; QoS 1, counted on ack.
+
+    Plex artwork is fetched while the broker is scanned; it only ever adds to entities.
+    """
     started = time.monotonic()
-    actual = await session.scan(topics.scan_filters, topics.is_ours, topics.scan_marker_prefix)
+    resolution = resolve(snapshot.library)
+    scan = session.scan(topics.scan_filters, topics.is_ours, topics.scan_marker_prefix)
+    if plex is not None:
+        actual, resolution = await asyncio.gather(scan, plex.enrich(resolution))
+    else:
+        actual = await scan
     resolution, plan = plan_sync(topics, snapshot, actual, resolution)
     log.debug("plan: %d to publish, %d to clear, %d unchanged, %d withheld",
               len(plan.publish), len(plan.clear), plan.unchanged, len(plan.withheld))

@@ -1,0 +1,86 @@
+"""The current Plex connection: settings re-read each sync, last good settings kept."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from .artwork import ArtworkCache, ArtworkResult
+from .entities import Resolution
+from .plex import PlexClient, PlexConfigError, PlexSettings, load_plex_settings
+
+log = logging.getLogger(__name__)
+
+
+class PlexLink:
+    """Owns the Plex client for the settings in `plex.json` / `PLEX_URL` / `PLEX_TOKEN`.
+
+    A `plex.json` that cannot be read keeps the last good settings (artwork is enrichment:
+    a broken file must not blank every thumb); the error is logged once per change.
+    """
+
+    def __init__(self, settings_dir: Path, env: Mapping[str, str]) -> None:
+        self._settings_dir = settings_dir
+        self._env = dict(env)
+        self._settings: PlexSettings | None = None
+        self._client: PlexClient | None = None
+        self._last_error: str | None = None
+        self._announced = False
+        self.cache = ArtworkCache(self.client)
+        self.last: ArtworkResult | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self._settings is not None
+
+    @property
+    def error(self) -> str | None:
+        return self._last_error
+
+    def client(self) -> PlexClient | None:
+        return self._client
+
+    async def refresh(self) -> None:
+        """Re-read the Plex settings; swap the client when they changed."""
+        try:
+            settings = load_plex_settings(self._settings_dir, self._env)
+        except PlexConfigError as exc:
+            if str(exc) != self._last_error:
+                log.error("%s", exc)
+            self._last_error = str(exc)
+            return
+        self._last_error = None
+        if settings is None and not self._announced:
+            log.info("no Plex configured (plex.json or PLEX_URL/PLEX_TOKEN): thumbs stay empty")
+        self._announced = True
+        if settings == self._settings:
+            return
+        await self.aclose()
+        self._settings = settings
+        self._client = PlexClient(settings) if settings is not None else None
+
+    async def enrich(self, resolution: Resolution) -> Resolution:
+        """Entities with thumbs and playable `plex_uri`; Plex trouble never drops one."""
+        await self.refresh()
+        if self._client is None or not resolution.entities:
+            return resolution
+        wanted = {e.plex_key: e.media_content_type for e in resolution.entities}
+        result = await self.cache.lookup(wanted)
+        server_id = await self.cache.server_id()
+        if result.error and (self.last is None or self.last.error != result.error):
+            log.warning("Plex: %s; keeping the artwork already known", result.error)
+        missing = set(result.missing)
+        if missing and (self.last is None or set(self.last.missing) != missing):
+            for entity in resolution.entities:
+                if entity.plex_key in missing:
+                    log.warning("Plex does not know key %s of %s %r (%s): fix its match in "
+                                "Spotify-to-Plex", entity.plex_key, entity.type, entity.name,
+                                entity.id)
+        self.last = result
+        return resolution.with_artwork(result.thumbs, server_id)
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
