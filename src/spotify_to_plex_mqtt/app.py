@@ -14,7 +14,7 @@ from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
 from .report import entity_table, summary, write_manifest
 from .source import LibrarySource
-from .sync import SyncResult, plan_sync, run_sync
+from .sync import SyncResult, desired_state, plan_sync, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ async def dry_run(settings: Settings) -> int:
                         published=0, removed=0, errors=snapshot.errors,
                         warnings=snapshot.warnings)
     _log_inputs(result, settings.settings_dir)
-    path = write_manifest(settings, topics, result, would_remove)
+    desired = desired_state(topics, resolution, actual, snapshot.complete)
+    path = write_manifest(settings, topics, result, desired, would_remove)
     print(summary(result, dry_run=True))
     print(f"dry run: nothing published; manifest written to {path}")
     return 0 if result.ok else 1

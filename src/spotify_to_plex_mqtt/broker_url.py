@@ -65,6 +65,10 @@ def parse_broker_url(raw: str) -> BrokerUrl:
         bad_port = "port" in str(exc).lower()
         reason = "its port is not a number from 1 to 65535" if bad_port else "it is malformed"
         raise BrokerUrlError(reason) from None
+    if "@" in parts.path or "@" in parts.query:
+        # An unencoded "/" in the password moved its tail into the path; never show that.
+        raise BrokerUrlError("the user name or password holds a character that must be "
+                             "percent-encoded (/ as %2F, @ as %40, : as %3A)")
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise BrokerUrlError(f"its scheme {scheme!r} is not one of mqtt, mqtts, ws, wss")
@@ -72,6 +76,8 @@ def parse_broker_url(raw: str) -> BrokerUrl:
     host = parts.hostname
     if not host:
         raise BrokerUrlError("it has no host name")
+    if any(ch.isspace() for ch in host):
+        raise BrokerUrlError("its host name contains white space")
     if port == 0:
         raise BrokerUrlError("its port is not a number from 1 to 65535")
     path: str | None = None

@@ -39,6 +39,18 @@ class MqttSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """The HTTP API. Off by default here so that `Settings` built in code (tests, embedding)
+    open no port; `load_settings` turns it on unless --no-http, as the CLI documents."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9031
+    token: Secret | None = None
+    allow_unauthenticated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service needs to know, fixed at start."""
 
@@ -56,6 +68,7 @@ class Settings:
     debounce: float = 2.0
     min_gap: float = 10.0
     grace: float = 5.0
+    http: HttpSettings = field(default_factory=HttpSettings)
     secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def redacted(self) -> dict[str, Any]:
@@ -82,6 +95,13 @@ class Settings:
             "debounce": self.debounce,
             "min_gap": self.min_gap,
             "grace": self.grace,
+            "http": {
+                "enabled": self.http.enabled,
+                "host": self.http.host,
+                "port": self.http.port,
+                "token": "********" if self.http.token else None,
+                "allow_unauthenticated": self.http.allow_unauthenticated,
+            },
         }
 
 
@@ -190,6 +210,8 @@ examples:
 
 MQTT settings come from the environment: MQTT_BROKER_URL, MQTT_USERNAME, MQTT_PASSWORD,
 MQTT_TOPIC_PREFIX, MQTT_DISCOVERY_PREFIX, MQTT_CA_FILE, MQTT_TLS_INSECURE, MQTT_DRY_RUN, DEBUG.
+HTTP API: API_TOKEN (bearer token for POST /sync and the /events WebSocket), HTTP_HOST,
+HTTP_PORT, DISABLE_HTTP, HTTP_ALLOW_UNAUTHENTICATED.
 """
 
 
@@ -229,20 +251,53 @@ def build_parser() -> argparse.ArgumentParser:
                              "default 2)")
     parser.add_argument("--min-gap", type=float, metavar="SECONDS",
                         help="minimum time between syncs (env MIN_SYNC_GAP; default 10)")
+    parser.add_argument("--http-host", metavar="HOST",
+                        help="address of the HTTP API (env HTTP_HOST; default 127.0.0.1)")
+    parser.add_argument("--http-port", type=int, metavar="PORT",
+                        help="port of the HTTP API (env HTTP_PORT; default 9031)")
+    parser.add_argument("--no-http", action="store_true", default=None,
+                        help="no HTTP API (env DISABLE_HTTP)")
+    parser.add_argument("--http-allow-unauthenticated", action="store_true", default=None,
+                        help="serve the HTTP API on a non-loopback address without API_TOKEN "
+                             "(env HTTP_ALLOW_UNAUTHENTICATED)")
     return parser
 
 
-def _pick(flag: Any, env_value: Any, default: Any) -> Any:
+def _pick(flag: Any, from_env: Callable[[], Any], default: Any) -> Any:
+    """The flag if given (the env var is then not even parsed), else the env var, else default."""
     if flag is not None:
         return flag
+    env_value = from_env()
     return default if env_value is None else env_value
+
+
+def _http_settings(args: argparse.Namespace, env: Mapping[str, str]) -> HttpSettings:
+    port = int(_pick(args.http_port, lambda: _env_number(env, "HTTP_PORT", int), 9031))
+    if not 0 <= port <= 65535:
+        raise ConfigError("--http-port", f"is {port}, which is not a TCP port", "--http-port 9031")
+    token = env.get("API_TOKEN", "").strip()
+    http = HttpSettings(
+        enabled=not _pick(args.no_http, lambda: _env_bool(env, "DISABLE_HTTP"), False),
+        host=(args.http_host or env.get("HTTP_HOST", "")).strip() or "127.0.0.1",
+        port=port,
+        token=Secret(token) if token else None,
+        allow_unauthenticated=bool(_pick(args.http_allow_unauthenticated,
+                                         lambda: _env_bool(env, "HTTP_ALLOW_UNAUTHENTICATED"),
+                                         False)),
+    )
+    if http.enabled:
+        # Lazy: api imports this module (for ConfigError).
+        from .api import check_http_exposure
+
+        check_http_exposure(http.host, token or None, http.allow_unauthenticated)
+    return http
 
 
 def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Build `Settings` from argv and env (a flag wins over its env var); raise `ConfigError`."""
     args = build_parser().parse_args(list(argv))
     command: Command = args.command
-    dry_run = bool(_pick(args.dry_run, _env_bool(env, "MQTT_DRY_RUN"), False))
+    dry_run = bool(_pick(args.dry_run, lambda: _env_bool(env, "MQTT_DRY_RUN"), False))
     mqtt = _mqtt_settings(env, required=command == "run" and not dry_run)
     settings_dir = Path(
         args.settings_dir or env.get("SETTINGS_DIR") or env.get("STORAGE_DIR") or "./settings"
@@ -254,19 +309,26 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             raise ConfigError(name, f"is {flag}, which is negative", f"{name} 30")
     secrets = tuple(s for s in (mqtt.password.reveal() if mqtt.password else "",
                                 env.get("PLEX_TOKEN", ""), env.get("API_TOKEN", "")) if s)
+    def number(flag: float | None, name: str, kind: Callable[[str], float], default: float) -> Any:
+        return _pick(flag, lambda: _env_number(env, name, kind), default)
+
+    def boolean(flag: bool | None, name: str) -> bool:
+        return bool(_pick(flag, lambda: _env_bool(env, name), False))
+
     return Settings(
         command=command,
         settings_dir=settings_dir,
         mqtt=mqtt,
-        one_shot=bool(_pick(args.one_shot, _env_bool(env, "ONE_SHOT"), False)),
+        one_shot=boolean(args.one_shot, "ONE_SHOT"),
         dry_run=dry_run,
         debug=bool(args.debug) or _debug_from_env(env.get("DEBUG")),
-        interval=float(_pick(args.interval, _env_number(env, "SYNC_INTERVAL", float), 300.0)),
-        watch=not _pick(args.no_watch, _env_bool(env, "DISABLE_WATCH"), False),
-        poll=bool(_pick(args.poll, _env_bool(env, "WATCH_POLL"), False)),
-        retry_count=int(_pick(args.retry_count, _env_number(env, "RETRY_COUNT", int), 3)),
-        retry_delay=float(_pick(args.retry_delay, _env_number(env, "RETRY_DELAY", float), 30.0)),
-        debounce=float(_pick(args.debounce, _env_number(env, "DEBOUNCE", float), 2.0)),
-        min_gap=float(_pick(args.min_gap, _env_number(env, "MIN_SYNC_GAP", float), 10.0)),
+        interval=float(number(args.interval, "SYNC_INTERVAL", float, 300.0)),
+        watch=not boolean(args.no_watch, "DISABLE_WATCH"),
+        poll=boolean(args.poll, "WATCH_POLL"),
+        retry_count=int(number(args.retry_count, "RETRY_COUNT", int, 3)),
+        retry_delay=float(number(args.retry_delay, "RETRY_DELAY", float, 30.0)),
+        debounce=float(number(args.debounce, "DEBOUNCE", float, 2.0)),
+        min_gap=float(number(args.min_gap, "MIN_SYNC_GAP", float, 10.0)),
+        http=_http_settings(args, env),
         secrets=secrets,
     )

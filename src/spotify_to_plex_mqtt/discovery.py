@@ -13,6 +13,7 @@ from .entities import Entity, slugify
 
 PROJECT_URL = "https://github.com/spotify-to-plex-mqtt/spotify-to-plex-mqtt"
 STATE_LIMIT = 255
+ATTRIBUTES_LIMIT = 14 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +85,20 @@ class Topics:
         if self.node_id.encode() not in payload:
             return False
         try:
-            unique_id = json.loads(payload).get("unique_id")
-        except (ValueError, AttributeError):
+            config = json.loads(payload)
+            unique_id = config.get("unique_id")
+        except (ValueError, AttributeError, RecursionError):
             return False
-        return isinstance(unique_id, str) and unique_id.startswith(f"{self.node_id}_")
+        if not isinstance(unique_id, str) or not unique_id.startswith(f"{self.node_id}_"):
+            return False
+        # Another instance's prefix may extend ours (spotify-to-plex-kids -> unique_ids
+        # spotify_to_plex_kids_...): the topics its config points at tell them apart.
+        topic_of = config.get("state_topic") or config.get("command_topic")
+        return not isinstance(topic_of, str) or topic_of.startswith(self.own_topic_prefixes)
+
+    @property
+    def own_topic_prefixes(self) -> tuple[str, ...]:
+        return (f"{self.topic_prefix}/", f"{self.node_id}/")
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:
@@ -155,15 +166,22 @@ def fit_state(names: list[str], limit: int = STATE_LIMIT) -> str:
 
 
 def categories_state(categories: Mapping[str, int]) -> dict[str, Any]:
+    """State and attributes of the categories sensor, kept under `ATTRIBUTES_LIMIT` bytes."""
     names = sorted(categories)
-    return {
+    payload: dict[str, Any] = {
         "state": fit_state(names),
         "categories": names,
         "count": len(names),
         "items": {name: categories[name] for name in names},
-        "ids": {name: name.lower() for name in names},
         "total_items": sum(categories.values()),
     }
+    if len(encode(payload)) > ATTRIBUTES_LIMIT:
+        # Home Assistant drops attributes over 16 KiB altogether: the counts go first.
+        del payload["items"]
+    while len(encode(payload)) > ATTRIBUTES_LIMIT and payload["categories"]:
+        payload["categories"] = payload["categories"][: len(payload["categories"]) * 9 // 10]
+        payload["truncated"] = True
+    return payload
 
 
 def categories_config(topics: Topics) -> dict[str, Any]:

@@ -139,7 +139,7 @@ def _plex_target(item: SavedItem, library: Library) -> tuple[MediaType, str] | s
 def resolve(library: Library, *, thumbs: Mapping[str, str] | None = None,
             plex_server_id: str = "") -> Resolution:
     """Entities for every labelled, mappable item; the rest as `Skipped` with a reason."""
-    labelled = [item for item in library.items if item.label]
+    labelled = [item for item in library.items if item.label.strip()]
     seen: dict[str, SavedItem] = {}
     skipped: list[Skipped] = []
     for item in labelled:

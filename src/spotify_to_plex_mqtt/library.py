@@ -104,6 +104,9 @@ def read_json(path: Path) -> Any:
     except UnicodeDecodeError:
         raise FileProblem(name, "the file is not UTF-8 text",
                           "Restore it from Spotify-to-Plex or a backup") from None
+    except RecursionError:
+        raise FileProblem(name, "the JSON is nested too deeply to be a settings file",
+                          "Restore it from Spotify-to-Plex or a backup") from None
     except json.JSONDecodeError as exc:
         raise FileProblem(name, f"invalid JSON at line {exc.lineno}, column {exc.colno} "
                                 f"({exc.msg})",

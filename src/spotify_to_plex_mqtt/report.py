@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,8 @@ def _decode(payload: bytes) -> Any:
 
 
 def write_manifest(settings: Settings, topics: Topics, result: SyncResult,
-                   would_remove: list[str]) -> Path:
+                   desired: Mapping[str, bytes], would_remove: list[str]) -> Path:
     """Write the dry-run manifest: config without secrets, entities, topics and payloads."""
-    desired = dict(result.plan.publish)
     entities = []
     for e in result.entities:
         state_topic = topics.item_state(e.slug)
@@ -79,8 +79,13 @@ def write_manifest(settings: Settings, topics: Topics, result: SyncResult,
             "state": _decode(desired[state_topic]) if state_topic in desired else None,
             "config": _decode(desired[config_topic]) if config_topic in desired else None,
         })
+    by_type = result.by_type
     manifest = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        # The original service's keys, for tools that read its manifest.
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "mode": "DRY_RUN",
+        "cleanup": {"removedIds": would_remove, "removedCount": len(would_remove)},
         "config": settings.redacted(),
         "entities": entities,
         "categories": dict(sorted(result.categories.items())),
@@ -91,7 +96,10 @@ def write_manifest(settings: Settings, topics: Topics, result: SyncResult,
         "errors": list(result.errors),
         "statistics": {
             "entities": len(result.entities),
-            "by_type": result.by_type,
+            "by_type": by_type,
+            "byType": {"playlists": by_type.get("spotify-playlist", 0),
+                       "albums": by_type.get("spotify-album", 0),
+                       "plex-media": by_type.get("plex-media", 0)},
             "categories": len(result.categories),
             "skipped": len(result.skipped),
             "messages_to_publish": len(result.plan.publish),

@@ -17,8 +17,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 from . import __version__
+from .api import HttpServer, HttpServerError
 from .backoff import Backoff
-from .config import Settings
+from .config import ConfigError, Settings
 from .discovery import Topics
 from .eventlog import log_event
 from .events import (
@@ -36,6 +37,7 @@ from .events import (
     SyncStarted,
 )
 from .ledger import write_ledger
+from .metrics import Metrics
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
 from .scheduler import Batch, Scheduler
@@ -57,10 +59,13 @@ class Service:
         self.bus = bus or EventBus()
         self.status = Status()
         self.bus.listen(self.status.on_event)
+        self.metrics = Metrics()
+        self.bus.listen(self.metrics.on_event)
         self.scheduler = Scheduler(debounce=settings.debounce, min_gap=settings.min_gap)
         self.source = LibrarySource(settings.settings_dir)
         self.watcher = DirectoryWatcher(settings.settings_dir, self._on_files, poll=settings.poll)
         self.plex = PlexLink(settings.settings_dir, os.environ)
+        self.http = self._http_server()
         self.last_result: SyncResult | None = None
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
@@ -112,7 +117,26 @@ class Service:
 
     # Phases ---------------------------------------------------------------------------
 
+    def _http_server(self) -> HttpServer | None:
+        http = self.settings.http
+        if not http.enabled:
+            return None
+        return HttpServer(self, self.metrics, host=http.host, port=http.port, token=http.token,
+                          allow_unauthenticated=http.allow_unauthenticated,
+                          plex_state=lambda: {"configured": self.plex.configured,
+                                              "error": self.plex.error})
+
     async def run(self) -> int:
+        http = self.http
+        if http is not None:
+            try:
+                await http.start()
+            except ConfigError as exc:
+                log.error("%s", exc)
+                return 2
+            except HttpServerError as exc:
+                log.error("%s", exc)
+                return 1
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, sig.name)
@@ -125,6 +149,9 @@ class Service:
             tasks.append(asyncio.create_task(self._timer(), name="timer"))
         await self._stopping.wait()
         await self._shutdown(sync_task, tasks)
+        if http is not None:
+            # After `stopped` was emitted, so that WebSocket clients still receive it.
+            await http.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         return 0
@@ -234,6 +261,7 @@ class Service:
             self.bus.emit(SyncFailed(batch.id, batch.reasons, str(exc), failures, retry))
             return 0 if lost else failures
         self.last_result = result
+        self.metrics.set_entities(result)
         plan = result.plan
         self.bus.emit(SyncFinished(
             batch.id, batch.reasons, len(result.entities), result.published, plan.unchanged,
