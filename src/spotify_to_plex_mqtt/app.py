@@ -41,7 +41,8 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
     plex = PlexLink(settings.settings_dir, os.environ)
     try:
         async with BrokerSession(settings.mqtt) as session:
-            result = await run_sync(session, topics, snapshot, plex)
+            result = await run_sync(session, topics, snapshot, plex,
+                                    bridge=settings.bridge_entities)
             await session.set_status(True)
     except BrokerError as exc:
         log.error("%s", exc)
@@ -75,7 +76,8 @@ async def dry_run(settings: Settings) -> int:
         resolution = await plex.enrich(resolve(snapshot.library))
     finally:
         await plex.aclose()
-    resolution, plan = plan_sync(topics, snapshot, actual, resolution)
+    resolution, plan = plan_sync(topics, snapshot, actual, resolution,
+                                 bridge=settings.bridge_entities)
     if settings.mqtt.url is not None:
         would_remove = list(plan.clear or plan.withheld)
     else:
@@ -86,7 +88,8 @@ async def dry_run(settings: Settings) -> int:
                         published=0, removed=0, errors=snapshot.errors,
                         warnings=snapshot.warnings)
     _log_inputs(result, settings.settings_dir)
-    desired = desired_state(topics, resolution, actual, snapshot.complete)
+    desired = desired_state(topics, resolution, actual, snapshot.complete,
+                            problems=snapshot.errors, bridge=settings.bridge_entities)
     path = write_manifest(settings, topics, result, desired, would_remove)
     print(summary(result, dry_run=True))
     print(f"dry run: nothing published; manifest written to {path}")

@@ -68,6 +68,7 @@ class Settings:
     debounce: float = 2.0
     min_gap: float = 10.0
     grace: float = 5.0
+    bridge_entities: bool = True
     http: HttpSettings = field(default_factory=HttpSettings)
     secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
@@ -95,6 +96,7 @@ class Settings:
             "debounce": self.debounce,
             "min_gap": self.min_gap,
             "grace": self.grace,
+            "bridge_entities": self.bridge_entities,
             "http": {
                 "enabled": self.http.enabled,
                 "host": self.http.host,
@@ -251,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "default 2)")
     parser.add_argument("--min-gap", type=float, metavar="SECONDS",
                         help="minimum time between syncs (env MIN_SYNC_GAP; default 10)")
+    parser.add_argument("--no-bridge-entities", action="store_true", default=None,
+                        help="no refresh button / last sync / problem entities in Home "
+                             "Assistant; removes them if present (env DISABLE_BRIDGE_ENTITIES)")
     parser.add_argument("--http-host", metavar="HOST",
                         help="address of the HTTP API (env HTTP_HOST; default 127.0.0.1)")
     parser.add_argument("--http-port", type=int, metavar="PORT",
@@ -329,6 +334,7 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         retry_delay=float(number(args.retry_delay, "RETRY_DELAY", float, 30.0)),
         debounce=float(number(args.debounce, "DEBOUNCE", float, 2.0)),
         min_gap=float(number(args.min_gap, "MIN_SYNC_GAP", float, 10.0)),
+        bridge_entities=not boolean(args.no_bridge_entities, "DISABLE_BRIDGE_ENTITIES"),
         http=_http_settings(args, env),
         secrets=secrets,
     )

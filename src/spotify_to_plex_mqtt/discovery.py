@@ -41,6 +41,10 @@ class Topics:
         return f"{self.node_id}_categories"
 
     @property
+    def bridge_state(self) -> str:
+        return f"{self.topic_prefix}/bridge"
+
+    @property
     def command_prefix(self) -> str:
         return f"{self.topic_prefix}/command"
 
@@ -105,11 +109,13 @@ def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _common(topics: Topics, object_id: str, unique_id: str) -> dict[str, Any]:
+def common_config(topics: Topics, object_id: str, unique_id: str,
+                  component: str = "sensor") -> dict[str, Any]:
+    """What every config of ours carries: ids, availability, the shared device, origin."""
     return {
         "unique_id": unique_id,
         "object_id": object_id,
-        "default_entity_id": f"sensor.{object_id}",
+        "default_entity_id": f"{component}.{object_id}",
         "availability_topic": topics.status,
         "payload_available": "online",
         "payload_not_available": "offline",
@@ -144,7 +150,8 @@ def item_config(topics: Topics, entity: Entity) -> dict[str, Any]:
     state_topic = topics.item_state(entity.slug)
     return {
         "name": entity.name,
-        **_common(topics, topics.item_object_id(entity.slug), topics.item_unique_id(entity.id)),
+        **common_config(topics, topics.item_object_id(entity.slug),
+                        topics.item_unique_id(entity.id)),
         "state_topic": state_topic,
         "value_template": "{{ value_json.name[:255] }}",
         "json_attributes_topic": state_topic,
@@ -187,7 +194,7 @@ def categories_state(categories: Mapping[str, int]) -> dict[str, Any]:
 def categories_config(topics: Topics) -> dict[str, Any]:
     return {
         "name": "Music Categories",
-        **_common(topics, topics.categories_object_id, topics.categories_object_id),
+        **common_config(topics, topics.categories_object_id, topics.categories_object_id),
         "state_topic": topics.categories_state,
         "value_template": "{{ value_json.state }}",
         "json_attributes_topic": topics.categories_state,

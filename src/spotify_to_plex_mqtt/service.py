@@ -249,7 +249,8 @@ class Service:
         try:
             if session is None:
                 raise BrokerError("not connected to the MQTT broker")
-            result = await run_sync(session, self.topics, snapshot, self.plex)
+            result = await run_sync(session, self.topics, snapshot, self.plex,
+                                    bridge=self.settings.bridge_entities)
         except BrokerError as exc:
             failures += 1
             lost = session is None or session.closed.is_set()

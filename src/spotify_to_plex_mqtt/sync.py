@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .bridge import bridge_configs, bridge_state
 from .discovery import Topics, render
 from .entities import Entity, Resolution, Skipped, resolve
 from .mqtt import BrokerSession
@@ -63,27 +64,40 @@ def _kept_categories(topics: Topics, desired: Mapping[str, bytes],
 
 
 def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, bytes],
-                  allow_removal: bool) -> dict[str, bytes]:
-    """Render the entities; when removal is withheld, count kept items in the categories."""
+                  allow_removal: bool, *, problems: tuple[str, ...] = (),
+                  bridge: bool = True) -> dict[str, bytes]:
+    """Render the entities; when removal is withheld, count kept items in the categories.
+
+    With `bridge`, add the bridge entities; their timestamp moves only if the rest changed.
+    """
     desired = render(topics, resolution.entities)
     if not allow_removal:
         kept = _kept_categories(topics, desired, actual)
         if kept:
             desired = render(topics, resolution.entities, kept)
+    if bridge:
+        desired.update(bridge_configs(topics))
+        changed = any(actual.get(t) != p for t, p in desired.items()) or (allow_removal and any(
+            t not in desired and t != topics.bridge_state for t in actual))
+        desired[topics.bridge_state] = bridge_state(
+            len(resolution.entities), problems, changed=changed,
+            previous=actual.get(topics.bridge_state))
     return desired
 
 
 def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
-              resolution: Resolution | None = None) -> tuple[Resolution, Plan]:
+              resolution: Resolution | None = None, *,
+              bridge: bool = True) -> tuple[Resolution, Plan]:
     """The pure part of a sync: entities and the plan against `actual`."""
     resolution = resolution or resolve(snapshot.library)
     allow_removal = snapshot.complete
-    desired = desired_state(topics, resolution, actual, allow_removal)
+    desired = desired_state(topics, resolution, actual, allow_removal,
+                            problems=snapshot.errors, bridge=bridge)
     return resolution, reconcile(desired, actual, allow_removal=allow_removal)
 
 
 async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
-                   plex: PlexLink | None = None) -> SyncResult:
+                   plex: PlexLink | None = None, *, bridge: bool = True) -> SyncResult:
     """Scan the broker, publish what differs, clear what is gone; QoS 1, counted on ack.
 
     Plex artwork is fetched while the broker is scanned; it only ever adds to entities.
@@ -95,7 +109,7 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
         actual, resolution = await asyncio.gather(scan, plex.enrich(resolution))
     else:
         actual = await scan
-    resolution, plan = plan_sync(topics, snapshot, actual, resolution)
+    resolution, plan = plan_sync(topics, snapshot, actual, resolution, bridge=bridge)
     log.debug("plan: %d to publish, %d to clear, %d unchanged, %d withheld",
               len(plan.publish), len(plan.clear), plan.unchanged, len(plan.withheld))
     acked = await session.publish_many(plan.messages)
