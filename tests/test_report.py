@@ -211,11 +211,17 @@ def test_read_ledger_missing(tmp_path: Path) -> None:
 
 
 def test_write_json_atomic_leaves_no_temp_files(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "out.json"
+    path = tmp_path / "out.json"
     write_json_atomic(path, {"a": "日本"})
     write_json_atomic(path, {"a": 2})
     assert json.loads(path.read_text(encoding="utf-8")) == {"a": 2}
     assert [p.name for p in path.parent.iterdir()] == ["out.json"]
+
+
+def test_write_json_atomic_does_not_create_a_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        write_json_atomic(tmp_path / "typo" / "out.json", {"a": 1})
+    assert not (tmp_path / "typo").exists()
 
 
 def test_write_json_atomic_failure_keeps_the_old_file(tmp_path: Path) -> None:

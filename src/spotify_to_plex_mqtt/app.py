@@ -90,7 +90,12 @@ async def dry_run(settings: Settings) -> int:
     _log_inputs(result, settings.settings_dir)
     desired = desired_state(topics, resolution, actual, snapshot.complete,
                             problems=snapshot.errors, bridge=settings.bridge_entities)
-    path = write_manifest(settings, topics, result, desired, would_remove)
     print(summary(result, dry_run=True))
+    try:
+        path = write_manifest(settings, topics, result, desired, would_remove)
+    except OSError as exc:
+        log.error("cannot write the dry-run manifest into %s (%s): check --settings-dir",
+                  settings.settings_dir, exc.strerror or exc)
+        return 1
     print(f"dry run: nothing published; manifest written to {path}")
     return 0 if result.ok else 1

@@ -10,8 +10,10 @@ from typing import Any
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write `data` as JSON next to `path`, flush it to disk, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `data` as JSON next to `path`, flush it to disk, then rename over `path`.
+
+    The directory must exist: a mistyped settings directory is not created behind the
+    user's back."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -7,6 +7,7 @@ for tools that read it and to preview removals in a dry run without a broker.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 from .entities import Entity
 from .files import write_json_atomic
 from .library import LEDGER
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,15 @@ def read_ledger(settings_dir: Path) -> tuple[LedgerEntry, ...]:
     return tuple(entries)
 
 
-def write_ledger(settings_dir: Path, entities: Iterable[Entity], node_id: str) -> None:
-    write_json_atomic(settings_dir / LEDGER, [
-        {"id": e.id, "entity_id": f"sensor.{node_id}_item_{e.slug}", "category": e.category}
-        for e in entities
-    ])
+def write_ledger(settings_dir: Path, entities: Iterable[Entity], node_id: str) -> bool:
+    """Write the ledger; a failure is only a warning, since the broker holds the truth."""
+    try:
+        write_json_atomic(settings_dir / LEDGER, [
+            {"id": e.id, "entity_id": f"sensor.{node_id}_item_{e.slug}", "category": e.category}
+            for e in entities
+        ])
+    except OSError as exc:
+        log.warning("cannot write %s in %s (%s); publishing is not affected", LEDGER,
+                    settings_dir, exc.strerror or exc)
+        return False
+    return True

@@ -8,7 +8,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .bridge import bridge_configs, bridge_state
 from .discovery import Topics, render
@@ -71,6 +71,7 @@ def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, b
     With `bridge`, add the bridge entities; their timestamp moves only if the rest changed.
     """
     desired = render(topics, resolution.entities)
+    kept: Counter[str] = Counter()
     if not allow_removal:
         kept = _kept_categories(topics, desired, actual)
         if kept:
@@ -79,17 +80,30 @@ def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, b
         desired.update(bridge_configs(topics))
         changed = any(actual.get(t) != p for t, p in desired.items()) or (allow_removal and any(
             t not in desired and t != topics.bridge_state for t in actual))
+        # Items kept on the broker while their removal is withheld are still sensors in HA.
         desired[topics.bridge_state] = bridge_state(
-            len(resolution.entities), problems, changed=changed,
+            len(resolution.entities) + sum(kept.values()), problems, changed=changed,
             previous=actual.get(topics.bridge_state))
     return desired
+
+
+def explain_skips(resolution: Resolution, snapshot: Snapshot) -> Resolution:
+    """Blame an unreadable file, not the item, for items it left unmapped."""
+    broken = [s.file for s in snapshot.files.values() if not s.has_good_version]
+    if not broken:
+        return resolution
+    skipped = tuple(
+        replace(s, reason=f"{name} cannot be read; kept as published until it can")
+        if (name := next((f for f in broken if f in s.reason), None)) else s
+        for s in resolution.skipped)
+    return replace(resolution, skipped=skipped)
 
 
 def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
               resolution: Resolution | None = None, *,
               bridge: bool = True) -> tuple[Resolution, Plan]:
     """The pure part of a sync: entities and the plan against `actual`."""
-    resolution = resolution or resolve(snapshot.library)
+    resolution = explain_skips(resolution or resolve(snapshot.library), snapshot)
     allow_removal = snapshot.complete
     desired = desired_state(topics, resolution, actual, allow_removal,
                             problems=snapshot.errors, bridge=bridge)
