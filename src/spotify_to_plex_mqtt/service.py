@@ -233,6 +233,12 @@ class Service:
                 return
             try:
                 failures = await self._sync(batch, failures)
+            except Exception as exc:
+                # Never deaf: an unexpected error fails this sync, not every later one.
+                failures += 1
+                log.exception("sync #%d failed unexpectedly", batch.id)
+                self.bus.emit(SyncFailed(batch.id, batch.reasons,
+                                         f"unexpected error: {exc!r}", failures, None))
             finally:
                 self.scheduler.finished()
 

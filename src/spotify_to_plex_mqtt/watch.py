@@ -8,6 +8,7 @@ existing parent, without polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -54,15 +55,29 @@ class DirectoryWatcher:
 
     async def run(self) -> None:
         """Watch until `stop()`; survives the directory vanishing and reappearing."""
+        failures = 0
         while not self._stop.is_set():
-            if not self.directory.is_dir():
-                await self._await_directory()
-                continue
             try:
-                await self._watch_directory()
+                if not self.directory.is_dir():
+                    await self._await_directory()
+                    continue
+                await (self._poll_directory() if self._poll else self._watch_directory())
+                failures = 0
             except (FileNotFoundError, RuntimeError, OSError) as exc:
-                log.warning("watching %s failed (%s); watching again", self.directory, exc)
+                # watchfiles raises while setting up (e.g. inotify's watch limit) without
+                # awaiting anything: retrying at once would block the event loop for good.
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures - 1, 6))
+                if not self._poll and failures >= 2:
+                    self._poll = True  # polling needs no inotify watches
+                log.warning("watching %s failed (%s); trying again in %.1f s%s", self.directory,
+                            exc, delay, " by polling" if self._poll else "")
                 self.ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                # Changes while not watching must not be lost.
+                self._on_change(tuple(sorted(
+                    n for n in self._names if (self.directory / n).exists())))
 
     async def _await_directory(self) -> None:
         parent = _existing_ancestor(self.directory.parent)
@@ -80,6 +95,38 @@ class DirectoryWatcher:
                 return
             if _existing_ancestor(self.directory.parent) != parent:
                 return
+
+    def _signatures(self) -> dict[str, tuple[int, int, int, int] | None]:
+        found: dict[str, tuple[int, int, int, int] | None] = {}
+        for name in self._names:
+            try:
+                st = (self.directory / name).stat()
+            except OSError:
+                found[name] = None
+            else:
+                found[name] = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+        return found
+
+    async def _poll_directory(self, interval: float = 0.5) -> None:
+        """Poll the watched names by `stat` (nanosecond times, size, inode).
+
+        watchfiles' poller keeps whole-second mtimes, so a rewrite in the same second as the
+        previous one is never reported (samuelcolvin/watchfiles#319).
+        """
+        log.debug("watching %s by polling", self.directory)
+        last = await asyncio.to_thread(self._signatures)
+        self.ready.set()
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
+            if not self.directory.is_dir():
+                self.ready.clear()
+                return
+            now = await asyncio.to_thread(self._signatures)
+            changed = tuple(sorted(n for n in self._names if now[n] != last[n]))
+            last = now
+            if changed:
+                self._on_change(changed)
 
     async def _watch_directory(self) -> None:
         log.debug("watching %s%s", self.directory, " by polling" if self._poll else "")
