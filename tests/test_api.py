@@ -17,13 +17,7 @@ import openapi_spec_validator
 import pytest
 from aiohttp import test_utils, web
 
-from spotify_to_plex_mqtt.api import (
-    ControlPlane,
-    HttpServer,
-    HttpServerError,
-    build_app,
-    check_http_exposure,
-)
+from spotify_to_plex_mqtt.api import ControlPlane, build_app
 from spotify_to_plex_mqtt.config import ConfigError, Settings, load_settings
 from spotify_to_plex_mqtt.discovery import Topics
 from spotify_to_plex_mqtt.entities import Entity, MediaType
@@ -37,6 +31,7 @@ from spotify_to_plex_mqtt.events import (
     SyncFinished,
     SyncStarted,
 )
+from spotify_to_plex_mqtt.httpserver import HttpServer, HttpServerError, check_http_exposure
 from spotify_to_plex_mqtt.metrics import Metrics
 from spotify_to_plex_mqtt.reconcile import Plan
 from spotify_to_plex_mqtt.scheduler import Scheduler

@@ -15,9 +15,9 @@ import pytest
 
 from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.artwork import ArtworkCache
-from spotify_to_plex_mqtt.plex import (
+from spotify_to_plex_mqtt.plex import PlexClient
+from spotify_to_plex_mqtt.plex_settings import (
     PlexAuthError,
-    PlexClient,
     PlexConfigError,
     PlexSettings,
     PlexUnavailable,

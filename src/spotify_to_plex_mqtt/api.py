@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -22,14 +21,14 @@ from aiohttp import WSCloseCode, hdrs, web
 from aiohttp.typedefs import Handler
 
 from . import __version__
-from .config import ConfigError, Settings
+from .config import Settings
 from .discovery import Topics
 from .events import Event, EventBus, Status, SyncFailed, SyncFinished
 from .library import FILES
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import openapi_spec
 from .scheduler import Batch
-from .secret import Secret, mask_text
+from .secret import mask_text
 from .sync import SyncResult
 
 log = logging.getLogger(__name__)
@@ -73,38 +72,6 @@ class ControlPlane(Protocol):
     def request_sync(self, reason: str) -> int: ...
 
     async def wait_for_sync(self, batch_id: int) -> SyncFinished | SyncFailed: ...
-
-
-class HttpServerError(Exception):
-    """The HTTP API could not start (for example, its port is taken)."""
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` only accepts connections from this machine. Names other than
-    `localhost` are not resolved (that would be I/O) and count as reachable from outside."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
-
-
-def check_http_exposure(host: str, token: str | None, allow: bool) -> None:
-    """Refuse an unauthenticated API on an address other machines can reach."""
-    if token or allow or is_loopback(host):
-        return
-    raise ConfigError(
-        "HTTP_HOST",
-        f"is {host!r}, which other machines can reach, but API_TOKEN is not set, so anyone "
-        "on the network could trigger syncs; set API_TOKEN, listen on 127.0.0.1, or accept "
-        "the risk with --http-allow-unauthenticated (env HTTP_ALLOW_UNAUTHENTICATED=true)",
-        "API_TOKEN=<a long random string>",
-    )
 
 
 @dataclass(eq=False, slots=True)
@@ -361,58 +328,3 @@ def build_app(plane: ControlPlane, token: str | None, metrics: Metrics, *,
     app.router.add_get("/openapi.json", _openapi, allow_head=False)
     app.on_shutdown.append(_on_shutdown)
     return app
-
-
-class HttpServer:
-    """Runs `build_app` on host:port in the current loop; no I/O until `start()`."""
-
-    def __init__(self, plane: ControlPlane, metrics: Metrics, *, host: str = "127.0.0.1",
-                 port: int = 9031, token: Secret | str | None = None,
-                 allow_unauthenticated: bool = False, plex_state: PlexState | None = None,
-                 sync_timeout: float = SYNC_TIMEOUT, shutdown_timeout: float = 3.0) -> None:
-        self.plane = plane
-        self.metrics = metrics
-        self.host = host
-        self.port = port
-        self.allow_unauthenticated = allow_unauthenticated
-        self.plex_state = plex_state
-        self.sync_timeout = sync_timeout
-        self.shutdown_timeout = shutdown_timeout
-        self._token = token.reveal() if isinstance(token, Secret) else token
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def bound_port(self) -> int | None:
-        """The port actually listened on (differs from `port` when that is 0)."""
-        if self._runner is None or not self._runner.addresses:
-            return None
-        return int(self._runner.addresses[0][1])
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host or "0.0.0.0"  # noqa: S104
-        return f"http://{host}:{self.bound_port or self.port}"
-
-    async def start(self) -> None:
-        """Listen; raise `ConfigError` for an unsafe exposure, `HttpServerError` if binding
-        fails."""
-        check_http_exposure(self.host, self._token, self.allow_unauthenticated)
-        app = build_app(self.plane, self._token, self.metrics, plex_state=self.plex_state,
-                        sync_timeout=self.sync_timeout)
-        runner = web.AppRunner(app, shutdown_timeout=self.shutdown_timeout)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host or None, self.port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise HttpServerError(f"the HTTP API cannot listen on {self.host}:{self.port}: "
-                                  f"{exc.strerror or exc}") from None
-        self._runner = runner
-        log.info("HTTP API on %s", self.url)
-
-    async def stop(self) -> None:
-        """Close WebSockets (after sending what they have queued), answer waiting requests,
-        stop listening; idempotent."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()

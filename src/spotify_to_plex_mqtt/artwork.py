@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .plex import PlexClient, PlexError
+from .plex import PlexClient
+from .plex_settings import PlexError
 
 Kind = Literal["playlist", "album"]
 ClientSource = PlexClient | Callable[[], PlexClient | None]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .artwork import ArtworkCache, ArtworkResult
 from .entities import Resolution
-from .plex import PlexClient, PlexConfigError, PlexSettings, load_plex_settings
+from .plex import PlexClient
+from .plex_settings import PlexConfigError, PlexSettings, load_plex_settings
 
 log = logging.getLogger(__name__)
 

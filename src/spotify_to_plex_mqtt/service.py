@@ -17,7 +17,6 @@ from collections.abc import Coroutine
 from typing import Any
 
 from . import __version__
-from .api import HttpServer, HttpServerError
 from .backoff import Backoff
 from .config import ConfigError, Settings
 from .discovery import Topics
@@ -36,6 +35,7 @@ from .events import (
     SyncFinished,
     SyncStarted,
 )
+from .httpserver import HttpServer, HttpServerError
 from .ledger import write_ledger
 from .metrics import Metrics
 from .mqtt import BrokerError, BrokerSession
