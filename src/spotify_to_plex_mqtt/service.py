@@ -267,7 +267,7 @@ class Service:
             # A lost connection is not the sync's fault: the reconnect will trigger a sync.
             self.bus.emit(SyncFailed(batch.id, batch.reasons, str(exc), failures, retry))
             return 0 if lost else failures
-        self.last_result = result
+        self.last_result = result.without_payloads()
         self.metrics.set_entities(result)
         plan = result.plan
         self.bus.emit(SyncFinished(

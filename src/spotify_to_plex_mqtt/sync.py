@@ -38,6 +38,12 @@ class SyncResult:
     def ok(self) -> bool:
         return not self.errors
 
+    def without_payloads(self) -> SyncResult:
+        """The same result without the plan's messages: what a long-running service keeps,
+        since the payloads of a 10k-item sync weigh more than everything else it holds."""
+        plan = Plan(unchanged=self.plan.unchanged)
+        return replace(self, plan=plan)
+
     @property
     def categories(self) -> dict[str, int]:
         return dict(Counter(e.category for e in self.entities))
