@@ -186,10 +186,10 @@ async def _status(request: web.Request) -> web.Response:
 
 
 def _query_bool(request: web.Request, name: str) -> bool:
-    raw = request.query.get(name, "false").strip().lower()
+    raw = request.query.get(name, "false").lower()
     if raw in ("true", "1", "yes"):
         return True
-    if raw in ("false", "0", "no", ""):
+    if raw in ("false", "0", "no"):
         return False
     raise web.HTTPBadRequest(reason=f"{name} must be true or false")
 
