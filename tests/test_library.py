@@ -227,10 +227,10 @@ def test_saved_items_bad_entries_are_skipped_with_warnings(entry: Any, fragment:
 
 
 def test_saved_items_warning_names_the_entry_id() -> None:
-    loaded = parse_saved_items([item(id="37i9dQZF1DX", title=None)])
-    assert loaded.value == ()
+    loaded = parse_saved_items([item(id="ok"), item(id="37i9dQZF1DX", title=None)])
+    assert [i.id for i in loaded.value] == ["ok"]
     assert "'37i9dQZF1DX'" in loaded.warnings[0]
-    assert "entry #1" in loaded.warnings[0]
+    assert "entry #2" in loaded.warnings[0]
 
 
 @pytest.mark.parametrize("data", [{"items": []}, "text", 5, None, {"data": []}])
@@ -376,7 +376,7 @@ def test_old_saved_items_name_used_only_when_new_is_absent(tmp_path: Path) -> No
 
 
 def test_old_saved_items_name_in_warnings_and_errors(tmp_path: Path) -> None:
-    write(tmp_path, SAVED_ITEMS_OLD, ["junk"])
+    write(tmp_path, SAVED_ITEMS_OLD, [item(id="old"), "junk"])
     assert load_file(tmp_path, "saved_items").warnings[0].startswith(SAVED_ITEMS_OLD)
     (tmp_path / SAVED_ITEMS_OLD).write_text("{", encoding="utf-8")
     with pytest.raises(FileProblem) as info:

@@ -123,6 +123,16 @@ def _describe(index: int, entry: object) -> str:
     return f"entry #{index + 1}" + (f" (id {ident!r})" if isinstance(ident, str) else "")
 
 
+def _check_usable(name: str, entries: list[Any], usable: int, warnings: list[str]) -> None:
+    """A non-empty file in which every entry was refused is not a version Spotify-to-Plex
+    writes (a schema change, a broken rewrite): refuse it whole, so that the last good
+    version stays, instead of removing every entity it feeds."""
+    if entries and not usable and len(warnings) == len(entries):
+        raise FileProblem(name, f"none of its {len(entries)} entries is usable "
+                                f"(first: {warnings[0].removeprefix(name + ' ')})",
+                          "Restore it from Spotify-to-Plex or a backup")
+
+
 def parse_saved_items(data: Any, name: str = SAVED_ITEMS) -> Loaded[tuple[SavedItem, ...]]:
     """Validate saved items; entries with missing or mistyped fields are skipped with a warning."""
     if not isinstance(data, list):
@@ -152,6 +162,7 @@ def parse_saved_items(data: Any, name: str = SAVED_ITEMS) -> Loaded[tuple[SavedI
         items.append(SavedItem(type=kind, id=ident, title=title.strip() or ident,
                                uri=entry.get("uri") or "", image=entry.get("image") or "",
                                label=(entry.get("label") or "").strip()))
+    _check_usable(name, data, len(items), warnings)
     return Loaded(tuple(items), tuple(warnings))
 
 
@@ -175,6 +186,7 @@ def parse_playlists(data: Any, name: str = PLAYLISTS) -> Loaded[dict[str, str]]:
                             "is not a Plex rating key")
             continue
         mapping.setdefault(entry["id"], key)
+    _check_usable(name, entries, len(mapping), warnings)
     return Loaded(mapping, tuple(warnings))
 
 
@@ -199,6 +211,7 @@ def parse_track_links(data: Any, name: str = TRACK_LINKS) -> Loaded[dict[str, st
             continue
         if keys:
             mapping.setdefault(entry["spotify_id"], keys[0])
+    _check_usable(name, data, len(mapping), warnings)
     return Loaded(mapping, tuple(warnings))
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import aiomqtt
-from paho.mqtt.client import topic_matches_sub
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.client import MQTT_ERR_CONN_LOST, MQTT_ERR_NO_CONN, topic_matches_sub
 
 from .config import MqttSettings
 
@@ -21,10 +23,15 @@ MAX_INFLIGHT = 64
 SCAN_TIMEOUT = 15.0
 Owned = Callable[[str, bytes], bool]
 Handler = Callable[[str, bytes, bool], Awaitable[None] | None]
+T = TypeVar("T")
 
 
 class BrokerError(Exception):
     """The broker cannot be reached or refused us; the message is safe to show the user."""
+
+
+class _ConnectionLost(BrokerError):
+    """The connection dropped while an operation waited for the broker's answer."""
 
 
 def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
@@ -48,10 +55,16 @@ def _describe(exc: BaseException, settings: MqttSettings) -> str:
     if settings.password:
         text = text.replace(settings.password.reveal(), "********")
     lowered = text.lower()
-    if "not authori" in lowered or "bad user" in lowered or "code:4]" in lowered \
-            or "code:5]" in lowered:
+    # CONNACK codes 4/5 (3.1.1) mean bad credentials; paho's own error codes 4/7 on other
+    # calls mean the connection is gone (MQTT_ERR_NO_CONN, MQTT_ERR_CONN_LOST).
+    refused = isinstance(exc, MqttConnectError)
+    if "not authori" in lowered or "bad user" in lowered or (
+            refused and ("code:4]" in lowered or "code:5]" in lowered)):
         return (f"The MQTT broker at {where} refused the credentials of user "
                 f"{settings.username or '(none)'!r}: check MQTT_USERNAME and MQTT_PASSWORD.")
+    if not refused and isinstance(exc, aiomqtt.MqttCodeError) and exc.rc in (
+            MQTT_ERR_NO_CONN, MQTT_ERR_CONN_LOST):
+        return f"The connection to the MQTT broker at {where} was lost ({text})."
     if "certificate" in lowered or "ssl" in lowered:
         return (f"TLS with the MQTT broker at {where} failed ({text}): check MQTT_CA_FILE, "
                 "or set MQTT_TLS_INSECURE=true for a self-signed test broker.")
@@ -161,6 +174,26 @@ class BrokerSession:
             else:
                 self._scan.pop(topic, None)
 
+    async def _while_connected(self, operation: Awaitable[T]) -> T:
+        """`operation`, abandoned with `BrokerError` as soon as the connection is lost.
+
+        aiomqtt does not fail pending SUBSCRIBE/PUBLISH calls on a disconnect: they wait for
+        their timeout (10-30 s), and with them the sync and the resync queued behind it.
+        """
+        task = asyncio.ensure_future(operation)
+        lost = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait((task, lost), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not task.done():
+                task.cancel()
+        if not task.done() or task.cancelled():
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await task
+            raise _ConnectionLost("the connection to the MQTT broker was lost")
+        return task.result()
+
     async def subscribe(self, pattern: str, handler: Handler) -> None:
         """Call `handler(topic, payload, retained)` for every message matching `pattern`."""
         self._handlers.append((pattern, handler))
@@ -179,8 +212,8 @@ class BrokerSession:
         self._scan, self._scan_owned, self._scan_marker = {}, owned, marker
         self._scan_done = asyncio.Event()
         try:
-            await self.client.subscribe([(f, 0) for f in filters])
-            await self.client.publish(marker, b"", qos=1)
+            await self._while_connected(self.client.subscribe([(f, 0) for f in filters]))
+            await self._while_connected(self.client.publish(marker, b"", qos=1))
             try:
                 await asyncio.wait_for(self._scan_done.wait(), wait_s)
             except TimeoutError:
@@ -189,7 +222,7 @@ class BrokerSession:
             if self.closed.is_set():
                 raise BrokerError("the connection to the MQTT broker was lost while reading "
                                   "retained messages")
-            await self.client.unsubscribe(list(filters))
+            await self._while_connected(self.client.unsubscribe(list(filters)))
             return self._scan
         except aiomqtt.MqttError as exc:
             raise BrokerError(_describe(exc, self.settings)) from None
@@ -217,14 +250,23 @@ class BrokerSession:
                 if on_ack is not None:
                     on_ack(topic, payload)
 
+        async def publish_all() -> None:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self._max_inflight, len(messages))):
+                        group.create_task(worker())
+            except* aiomqtt.MqttError as errors:
+                raise BrokerError(
+                    f"publishing to the MQTT broker failed after {done} of {len(messages)} "
+                    f"messages: {_describe(errors.exceptions[0], self.settings)}"
+                ) from None
+
         try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(self._max_inflight, len(messages))):
-                    group.create_task(worker())
-        except* aiomqtt.MqttError as errors:
+            await self._while_connected(publish_all())
+        except _ConnectionLost:
             raise BrokerError(
                 f"publishing to the MQTT broker failed after {done} of {len(messages)} "
-                f"messages: {errors.exceptions[0]}"
+                "messages: the connection was lost"
             ) from None
         return done
 
