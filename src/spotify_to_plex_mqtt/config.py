@@ -107,8 +107,8 @@ class Settings:
         }
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 _PREFIX_RE = re.compile(r"^[^/#+\s\x00][^#+\x00]*(?<!/)$")
 
 
@@ -117,9 +117,9 @@ def _env_bool(env: Mapping[str, str], name: str) -> bool | None:
     if raw is None:
         return None
     value = raw.strip().lower()
-    if value in _TRUE:
+    if value in TRUE_WORDS:
         return True
-    if value in _FALSE:
+    if value in FALSE_WORDS or not value:
         return False
     raise ConfigError(name, f"is {raw!r}, which is not true or false", f"{name}=true")
 
@@ -140,7 +140,8 @@ def _env_number(env: Mapping[str, str], name: str, kind: Callable[[str], float])
 def _debug_from_env(raw: str | None) -> bool:
     # The original service used the `debug` npm convention: DEBUG=mqtt, DEBUG=mqtt*, DEBUG=*.
     tokens = re.split(r"[\s,]+", (raw or "").strip().lower())
-    return any(t == "*" or t.startswith(("mqtt", "spotify-to-plex")) or t in _TRUE for t in tokens)
+    return any(t == "*" or t.startswith(("mqtt", "spotify-to-plex")) or t in TRUE_WORDS
+               for t in tokens)
 
 
 def _prefix(env: Mapping[str, str], name: str, default: str) -> str:

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .config import FALSE_WORDS, TRUE_WORDS
 from .secret import Secret
 
 PLEX_JSON = "plex.json"
 URL_EXAMPLE = "PLEX_URL=http://192.168.1.10:32400"
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 class PlexError(Exception):
@@ -127,7 +126,7 @@ def load_plex_settings(settings_dir: Path, env: Mapping[str, str]) -> PlexSettin
     if not token:
         token, token_source = (data.get("token") or "").strip(), "plex.json token"
     raw_verify = env.get("PLEX_VERIFY_TLS", "").strip().lower()
-    if raw_verify and raw_verify not in _TRUE | _FALSE:
+    if raw_verify and raw_verify not in TRUE_WORDS | FALSE_WORDS:
         raise PlexConfigError("PLEX_VERIFY_TLS", f"PLEX_VERIFY_TLS is {raw_verify!r}, which is "
                                                  "not true or false. Example: "
                                                  "PLEX_VERIFY_TLS=false")
@@ -142,6 +141,6 @@ def load_plex_settings(settings_dir: Path, env: Mapping[str, str]) -> PlexSettin
                                             "in Spotify-to-Plex")
     return PlexSettings(
         url=_check_url(url, url_source, token), token=Secret(token),
-        server_id=(data.get("id") or "").strip(), verify_tls=raw_verify not in _FALSE,
+        server_id=(data.get("id") or "").strip(), verify_tls=raw_verify not in FALSE_WORDS,
         token_source=token_source,
     )

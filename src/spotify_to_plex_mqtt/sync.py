@@ -53,13 +53,14 @@ class SyncResult:
         return dict(Counter(e.type for e in self.entities))
 
 
-def _kept_categories(topics: Topics, desired: Mapping[str, bytes],
+def _kept_categories(topics: Topics, resolution: Resolution,
                      actual: Mapping[str, bytes]) -> Counter[str]:
     """Categories of item states that stay on the broker although not rendered this time."""
     counts: Counter[str] = Counter()
     prefix = topics.item_state("")
+    rendered = {topics.item_state(e.slug) for e in resolution.entities}
     for topic, payload in actual.items():
-        if topic.startswith(prefix) and topic not in desired:
+        if topic.startswith(prefix) and topic not in rendered:
             try:
                 category = json.loads(payload).get("category")
             except (ValueError, AttributeError):
@@ -76,12 +77,9 @@ def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, b
 
     With `bridge`, add the bridge entities; their timestamp moves only if the rest changed.
     """
-    desired = render(topics, resolution.entities)
-    kept: Counter[str] = Counter()
-    if not allow_removal:
-        kept = _kept_categories(topics, desired, actual)
-        if kept:
-            desired = render(topics, resolution.entities, kept)
+    # Withheld removals stay sensors in HA: count them in before rendering, once.
+    kept = Counter() if allow_removal else _kept_categories(topics, resolution, actual)
+    desired = render(topics, resolution.entities, kept)
     if bridge:
         desired.update(bridge_configs(topics))
         changed = any(actual.get(t) != p for t, p in desired.items()) or (allow_removal and any(
