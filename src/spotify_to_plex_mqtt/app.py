@@ -9,12 +9,12 @@ from pathlib import Path
 from .config import Settings
 from .discovery import Topics
 from .entities import resolve
-from .ledger import read_ledger, write_ledger
+from .ledger import ledger_slugs, read_ledger, write_ledger
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
 from .report import entity_table, summary, write_manifest
 from .source import LibrarySource
-from .sync import SyncResult, desired_state, plan_sync, run_sync
+from .sync import SyncResult, desired_state, plan_sync, read_ours, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,9 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
     plex = PlexLink(settings.settings_dir, os.environ)
     try:
         async with BrokerSession(settings.mqtt) as session:
-            result = await run_sync(session, topics, snapshot, plex,
-                                    bridge=settings.bridge_entities)
+            result = await run_sync(
+                session, topics, snapshot, plex, bridge=settings.bridge_entities,
+                published_before=ledger_slugs(settings.settings_dir, topics.node_id))
             await session.set_status(True)
     except BrokerError as exc:
         log.error("%s", exc)
@@ -66,8 +67,10 @@ async def dry_run(settings: Settings) -> int:
     if settings.mqtt.url is not None:
         try:
             async with BrokerSession(settings.mqtt, read_only=True) as session:
-                actual = await session.scan(topics.scan_filters, topics.is_ours,
-                                            topics.scan_marker_prefix)
+                slugs = [*(e.slug for e in resolve(snapshot.library).entities),
+                         *ledger_slugs(settings.settings_dir, topics.node_id)]
+                actual = await read_ours(session, topics, slugs,
+                                         bridge=settings.bridge_entities)
         except BrokerError as exc:
             log.error("%s", exc)
             return 1

@@ -49,6 +49,13 @@ def read_ledger(settings_dir: Path) -> tuple[LedgerEntry, ...]:
     return tuple(entries)
 
 
+def ledger_slugs(settings_dir: Path, node_id: str) -> list[str]:
+    """Slugs of the items the ledger says were published (its newer format only)."""
+    prefix = f"sensor.{node_id}_item_"
+    return [entry.entity_id.removeprefix(prefix) for entry in read_ledger(settings_dir)
+            if entry.entity_id.startswith(prefix)]
+
+
 def write_ledger(settings_dir: Path, entities: Iterable[Entity], node_id: str) -> bool:
     """Write the ledger; a failure is only a warning, since the broker holds the truth."""
     try:

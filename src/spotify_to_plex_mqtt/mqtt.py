@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
-from paho.mqtt.client import MQTT_ERR_CONN_LOST, MQTT_ERR_NO_CONN, topic_matches_sub
+from paho.mqtt.client import (
+    MQTT_ERR_CONN_LOST,
+    MQTT_ERR_NO_CONN,
+    MQTT_ERR_SUCCESS,
+    error_string,
+    topic_matches_sub,
+)
 
 from .config import MqttSettings
+from .retained import SCAN_TIMEOUT, LostWhileReading, Owned, Tap, read_retained
 
 log = logging.getLogger(__name__)
 
 MAX_INFLIGHT = 64
-SCAN_TIMEOUT = 15.0
-Owned = Callable[[str, bytes], bool]
+PUBACK_TIMEOUT = 30.0
 Handler = Callable[[str, bytes, bool], Awaitable[None] | None]
 T = TypeVar("T")
 
@@ -32,6 +39,79 @@ class BrokerError(Exception):
 
 class _ConnectionLost(BrokerError):
     """The connection dropped while an operation waited for the broker's answer."""
+
+
+class _PublishFailed(Exception):
+    """paho refused a publish, or the broker stopped acknowledging."""
+
+
+class _AckWindow:
+    """QoS 1 publishing straight through paho, counting PUBACKs in its `on_publish`.
+
+    aiomqtt's `publish()` costs an event, a `wait_for` task and scans of its pending calls
+    per message: half of a bulk sync's time. Others' publishes (aiomqtt's) are passed on.
+    """
+
+    def __init__(self, client: aiomqtt.Client, size: int,
+                 on_ack: Callable[[str, bytes], None] | None) -> None:
+        self._paho = client._client
+        self._size = size
+        self._pending: dict[int, tuple[str, bytes]] = {}
+        self._freed = asyncio.Event()
+        self._low_water = 0
+        self._on_ack = on_ack
+        self.acked = 0
+
+    def _on_publish(self, chained: Callable[..., None] | None, client: Any, userdata: Any,
+                    mid: int, *rest: Any) -> None:
+        message = self._pending.pop(mid, None)
+        if message is None:
+            if chained is not None:
+                chained(client, userdata, mid, *rest)
+            return
+        self.acked += 1
+        if self._on_ack is not None:
+            self._on_ack(*message)
+        if len(self._pending) <= self._low_water:
+            self._freed.set()
+
+    def failure(self, total: int, reason: str) -> str:
+        return (f"publishing to the MQTT broker failed after {self.acked} of {total} "
+                f"messages: {reason}")
+
+    async def _wait_until(self, low_water: int) -> None:
+        """Wait until at most `low_water` publishes are unacknowledged.
+
+        Refilling from half-empty rather than per PUBACK wakes this task once per half
+        window; no PUBACK for `PUBACK_TIMEOUT` means the broker is gone.
+        """
+        if len(self._pending) <= low_water:
+            return
+        self._low_water = low_water
+        self._freed.clear()
+        try:
+            async with asyncio.timeout(PUBACK_TIMEOUT):
+                await self._freed.wait()
+        except TimeoutError:
+            raise _PublishFailed(
+                f"no acknowledgement within {PUBACK_TIMEOUT:g} s") from None
+
+    async def publish_all(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        paho = self._paho
+        chained = paho.on_publish
+        paho.on_publish = functools.partial(self._on_publish, chained)
+        try:
+            for topic, payload in messages:
+                if len(self._pending) >= self._size:
+                    await self._wait_until(self._size - 1)
+                # The PUBACK cannot beat `publish()` here: paho reads on this same loop.
+                info = paho.publish(topic, payload, 1, True)
+                if info.rc != MQTT_ERR_SUCCESS:
+                    raise _PublishFailed(error_string(info.rc))
+                self._pending[info.mid] = (topic, payload)
+            await self._wait_until(0)
+        finally:
+            paho.on_publish = chained
 
 
 def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
@@ -90,10 +170,7 @@ class BrokerSession:
         self._read_only = read_only
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._scan: dict[str, bytes] | None = None
-        self._scan_owned: Owned | None = None
-        self._scan_marker: str | None = None
-        self._scan_done: asyncio.Event | None = None
+        self._taps: list[Tap] = []
         self._handlers: list[tuple[str, Handler]] = []
         self.closed = asyncio.Event()
 
@@ -111,7 +188,9 @@ class BrokerSession:
             transport=url.transport, websocket_path=url.path,
             tls_context=_tls_context(self.settings),
             tls_insecure=self.settings.tls_insecure if url.tls else None,
-            max_inflight_messages=self._max_inflight,
+            # Unlimited in paho: `_AckWindow` bounds the bulk, and paho's own bound costs a
+            # scan of every unacknowledged message per PUBACK.
+            max_inflight_messages=0,
             timeout=10, keepalive=30, clean_session=True,
             logger=logging.getLogger("spotify_to_plex_mqtt.paho"),
         )
@@ -149,7 +228,8 @@ class BrokerSession:
                 topic = message.topic.value
                 payload = message.payload if isinstance(message.payload, bytes) else \
                     str(message.payload or "").encode()
-                self._on_message(topic, payload)
+                for tap in self._taps:
+                    tap(topic, payload)
                 for pattern, handler in self._handlers:
                     if topic_matches_sub(pattern, topic):
                         result = handler(topic, payload, bool(message.retain))
@@ -159,20 +239,13 @@ class BrokerSession:
             log.debug("reader stopped: %s", exc)
         finally:
             self.closed.set()
-            if self._scan_done is not None:
-                self._scan_done.set()
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
-        if self._scan is None:
-            return
-        if topic == self._scan_marker:
-            assert self._scan_done is not None
-            self._scan_done.set()
-        elif self._scan_owned is not None and self._scan_owned(topic, payload):
-            if payload:
-                self._scan[topic] = payload
-            else:
-                self._scan.pop(topic, None)
+    def add_tap(self, tap: Tap) -> None:
+        """Show `tap` every message received, before the handlers."""
+        self._taps.append(tap)
+
+    def remove_tap(self, tap: Tap) -> None:
+        self._taps.remove(tap)
 
     async def _while_connected(self, operation: Awaitable[T]) -> T:
         """`operation`, abandoned with `BrokerError` as soon as the connection is lost.
@@ -199,36 +272,18 @@ class BrokerSession:
         self._handlers.append((pattern, handler))
         await self.client.subscribe(pattern, qos=1)
 
-    async def scan(self, filters: Sequence[str], owned: Owned, marker_prefix: str,
-                   wait_s: float = SCAN_TIMEOUT) -> dict[str, bytes]:
-        """Collect the retained messages under `filters` for which `owned` holds.
-
-        After subscribing we publish a marker on a topic that one of the filters matches:
-        the broker sends it after the retained messages, so its arrival ends the scan.
-        The subscription is QoS 0 because brokers cap queued QoS 1 messages per client
-        (Mosquitto: 1000) and drop the rest, which would lose retained messages.
-        """
-        marker = f"{marker_prefix}/{secrets.token_hex(8)}"
-        self._scan, self._scan_owned, self._scan_marker = {}, owned, marker
-        self._scan_done = asyncio.Event()
+    async def scan(self, filters: Sequence[str], owned: Owned, marker_prefix: str, *,
+                   expected: Sequence[str] = (), wait_s: float = SCAN_TIMEOUT
+                   ) -> dict[str, bytes]:
+        """Our retained messages under `filters`, completed by `expected` (see `retained`)."""
         try:
-            await self._while_connected(self.client.subscribe([(f, 0) for f in filters]))
-            await self._while_connected(self.client.publish(marker, b"", qos=1))
-            try:
-                await asyncio.wait_for(self._scan_done.wait(), wait_s)
-            except TimeoutError:
-                log.warning("Reading retained messages took over %.0f s; continuing with the "
-                            "%d read so far", wait_s, len(self._scan))
-            if self.closed.is_set():
-                raise BrokerError("the connection to the MQTT broker was lost while reading "
-                                  "retained messages")
-            await self._while_connected(self.client.unsubscribe(list(filters)))
-            return self._scan
+            return await self._while_connected(read_retained(
+                self, filters, owned, marker_prefix, expected=expected, wait_s=wait_s))
+        except (LostWhileReading, _ConnectionLost):
+            raise BrokerError("the connection to the MQTT broker was lost while reading "
+                              "retained messages") from None
         except aiomqtt.MqttError as exc:
             raise BrokerError(_describe(exc, self.settings)) from None
-        finally:
-            self._scan = self._scan_owned = self._scan_marker = None
-            self._scan_done = None
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]],
                            on_ack: Callable[[str, bytes], None] | None = None) -> int:
@@ -238,37 +293,14 @@ class BrokerSession:
         """
         if self._read_only:
             raise RuntimeError("a read-only session publishes nothing")
-        client = self.client
-        done = 0
-        queue = iter(messages)
-
-        async def worker() -> None:
-            nonlocal done
-            for topic, payload in queue:
-                await client.publish(topic, payload, qos=1, retain=True, timeout=30)
-                done += 1
-                if on_ack is not None:
-                    on_ack(topic, payload)
-
-        async def publish_all() -> None:
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(min(self._max_inflight, len(messages))):
-                        group.create_task(worker())
-            except* aiomqtt.MqttError as errors:
-                raise BrokerError(
-                    f"publishing to the MQTT broker failed after {done} of {len(messages)} "
-                    f"messages: {_describe(errors.exceptions[0], self.settings)}"
-                ) from None
-
+        window = _AckWindow(self.client, self._max_inflight, on_ack)
         try:
-            await self._while_connected(publish_all())
+            await self._while_connected(window.publish_all(messages))
         except _ConnectionLost:
-            raise BrokerError(
-                f"publishing to the MQTT broker failed after {done} of {len(messages)} "
-                "messages: the connection was lost"
-            ) from None
-        return done
+            raise BrokerError(window.failure(len(messages), "the connection was lost")) from None
+        except _PublishFailed as exc:
+            raise BrokerError(window.failure(len(messages), str(exc))) from None
+        return window.acked
 
     async def set_status(self, online: bool) -> None:
         """Publish the retained availability message."""

@@ -36,7 +36,7 @@ from .events import (
     SyncStarted,
 )
 from .httpserver import HttpServer, HttpServerError
-from .ledger import write_ledger
+from .ledger import ledger_slugs, write_ledger
 from .metrics import Metrics
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
@@ -242,6 +242,12 @@ class Service:
             finally:
                 self.scheduler.finished()
 
+    async def _published_before(self) -> list[str]:
+        if self.last_result is not None:
+            return [e.slug for e in self.last_result.entities]
+        return await asyncio.to_thread(ledger_slugs, self.settings.settings_dir,
+                                       self.topics.node_id)
+
     async def _sync(self, batch: Batch, failures: int) -> int:
         """Run one sync for `batch`; returns the new count of consecutive failures."""
         await self._connected.wait()
@@ -256,7 +262,8 @@ class Service:
             if session is None:
                 raise BrokerError("not connected to the MQTT broker")
             result = await run_sync(session, self.topics, snapshot, self.plex,
-                                    bridge=self.settings.bridge_entities)
+                                    bridge=self.settings.bridge_entities,
+                                    published_before=await self._published_before())
         except BrokerError as exc:
             failures += 1
             lost = session is None or session.closed.is_set()

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from .bridge import bridge_configs, bridge_state
@@ -103,6 +103,25 @@ def explain_skips(resolution: Resolution, snapshot: Snapshot) -> Resolution:
     return replace(resolution, skipped=skipped)
 
 
+def expected_topics(topics: Topics, slugs: Iterable[str], *, bridge: bool = True) -> list[str]:
+    """Topics that may hold our retained messages: those of `slugs` and the fixed ones."""
+    expected = [topics.categories_state, topics.config(topics.categories_object_id)]
+    for slug in slugs:
+        expected += [topics.item_state(slug), topics.config(topics.item_object_id(slug))]
+    if bridge:
+        expected += [*bridge_configs(topics), topics.bridge_state]
+    return expected
+
+
+async def read_ours(session: BrokerSession, topics: Topics, slugs: Iterable[str], *,
+                    bridge: bool = True) -> dict[str, bytes]:
+    """Our retained messages on the broker; the topics of `slugs` are read by name if the
+    broker cut the wildcard read short."""
+    expected = expected_topics(topics, dict.fromkeys(slugs), bridge=bridge)
+    return await session.scan(topics.scan_filters, topics.is_ours, topics.scan_marker_prefix,
+                              expected=expected)
+
+
 def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
               resolution: Resolution | None = None, *,
               bridge: bool = True) -> tuple[Resolution, Plan]:
@@ -115,14 +134,18 @@ def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
 
 
 async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
-                   plex: PlexLink | None = None, *, bridge: bool = True) -> SyncResult:
+                   plex: PlexLink | None = None, *, bridge: bool = True,
+                   published_before: Iterable[str] = ()) -> SyncResult:
     """Scan the broker, publish what differs, clear what is gone; QoS 1, counted on ack.
 
     Plex artwork is fetched while the broker is scanned; it only ever adds to entities.
+    `published_before` are slugs published by earlier runs (the ledger's): their topics are
+    read by name if the broker cuts the wildcard read short, so that removals are not missed.
     """
     started = time.monotonic()
     resolution = resolve(snapshot.library)
-    scan = session.scan(topics.scan_filters, topics.is_ours, topics.scan_marker_prefix)
+    scan = read_ours(session, topics, (*(e.slug for e in resolution.entities),
+                                       *published_before), bridge=bridge)
     if plex is not None:
         actual, resolution = await asyncio.gather(scan, plex.enrich(resolution))
     else:

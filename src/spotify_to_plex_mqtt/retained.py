@@ -1,0 +1,136 @@
+"""Reading the broker's retained messages completely, although brokers drop what they queue.
+
+A broker queues a bounded number of packets per client (Mosquitto: `max_queued_messages`,
+default 1000, QoS 0 included) and silently drops the rest. A wildcard subscription that
+matches more retained messages than that, as 10k items do, loses some of them. So a read is
+a wildcard round first; when that round was big enough to have hit the limit, the topics we
+expect (what we would publish, and what we published before) that it did not return are read
+again by exact name, `CHUNK` per subscription, each round well below the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import aiomqtt
+
+log = logging.getLogger(__name__)
+
+Owned = Callable[[str, bytes], bool]
+Tap = Callable[[str, bytes], None]
+
+SCAN_TIMEOUT = 15.0
+# A round that read messages and then heard nothing for this long is over: the marker that
+# normally ends it can itself be dropped by a broker whose queue overflowed.
+QUIET = 1.0
+CHUNK = 500
+# Below this many messages in the wildcard round no broker limit can have been reached.
+SUSPECT_AFTER = CHUNK
+UNSUBACK_TIMEOUT = 2.0
+
+
+class Connection(Protocol):
+    """What a read needs from the broker session (see `mqtt.BrokerSession`)."""
+
+    @property
+    def client(self) -> aiomqtt.Client: ...
+
+    @property
+    def closed(self) -> asyncio.Event: ...
+
+    def add_tap(self, tap: Tap) -> None: ...
+
+    def remove_tap(self, tap: Tap) -> None: ...
+
+
+class LostWhileReading(Exception):
+    """The connection dropped during the read."""
+
+
+class _Round:
+    """One subscription's worth of retained messages, ended by a marker or by quiet."""
+
+    def __init__(self, owned: Owned, marker: str) -> None:
+        self.owned = owned
+        self.marker = marker
+        self.found: dict[str, bytes] = {}
+        self.received = 0
+        self.done = asyncio.Event()
+
+    def __call__(self, topic: str, payload: bytes) -> None:
+        if topic == self.marker:
+            self.done.set()
+            return
+        self.received += 1
+        if self.owned(topic, payload):
+            if payload:
+                self.found[topic] = payload
+            else:
+                self.found.pop(topic, None)
+
+
+async def _wait(connection: Connection, current: _Round, wait_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while not current.done.is_set() and not connection.closed.is_set():
+        before = current.received
+        try:
+            await asyncio.wait_for(current.done.wait(), QUIET)
+        except TimeoutError:
+            if current.received and current.received == before:
+                log.debug("retained read ended by quiet after %d messages", current.received)
+                return
+            if loop.time() >= deadline:
+                log.warning("Reading retained messages took over %.0f s; continuing with the "
+                            "%d read so far", wait_s, len(current.found))
+                return
+
+
+async def _round(connection: Connection, filters: Sequence[str], owned: Owned,
+                 marker_prefix: str, wait_s: float) -> _Round:
+    # The marker has its own exact filter: exact-topic rounds have no wildcard matching it.
+    # QoS 0: the broker sends it after the retained messages, and there is no PUBACK to lose.
+    current = _Round(owned, f"{marker_prefix}/{secrets.token_hex(8)}")
+    subscribed = [*filters, current.marker]
+    client = connection.client
+    connection.add_tap(current)
+    try:
+        await client.subscribe([(f, 0) for f in subscribed])
+        await client.publish(current.marker, b"", qos=0)
+        await _wait(connection, current, wait_s)
+        if connection.closed.is_set():
+            raise LostWhileReading
+        try:
+            await client.unsubscribe(subscribed, timeout=UNSUBACK_TIMEOUT)
+        except aiomqtt.MqttError as exc:
+            # The broker unsubscribed us; only its answer may have been dropped.
+            log.debug("no UNSUBACK: %s", exc)
+    finally:
+        connection.remove_tap(current)
+    return current
+
+
+async def read_retained(connection: Connection, filters: Sequence[str], owned: Owned,
+                        marker_prefix: str, *, expected: Sequence[str] = (),
+                        wait_s: float = SCAN_TIMEOUT) -> dict[str, bytes]:
+    """The retained messages under `filters` for which `owned` holds, by topic.
+
+    `expected` are topics that may hold one of ours: read by name when the wildcard round
+    may have been cut short by the broker.
+    """
+    first = await _round(connection, filters, owned, marker_prefix, wait_s)
+    found = first.found
+    if first.received < SUSPECT_AFTER and first.done.is_set():
+        return found
+    missing = [t for t in dict.fromkeys(expected) if t not in found]
+    log.debug("wildcard read returned %d messages (%d ours); re-reading %d expected topics "
+              "by name", first.received, len(found), len(missing))
+    for start in range(0, len(missing), CHUNK):
+        chunk = await _round(connection, missing[start:start + CHUNK], owned, marker_prefix,
+                             wait_s)
+        found.update(chunk.found)
+    return found
