@@ -23,6 +23,7 @@ from paho.mqtt.client import (
 )
 
 from .config import MqttSettings
+from .mirror import Mirror
 from .retained import SCAN_TIMEOUT, LostWhileReading, Owned, Tap, read_retained
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,8 @@ class BrokerSession:
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
         self._taps: list[Tap] = []
+        # Our retained messages as of the last sync on this connection (see `sync`).
+        self.mirror: Mirror | None = None
         self._handlers: list[tuple[str, Handler]] = []
         self.closed = asyncio.Event()
 

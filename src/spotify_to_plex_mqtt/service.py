@@ -263,7 +263,8 @@ class Service:
                 raise BrokerError("not connected to the MQTT broker")
             result = await run_sync(session, self.topics, snapshot, self.plex,
                                     bridge=self.settings.bridge_entities,
-                                    published_before=await self._published_before())
+                                    published_before=await self._published_before(),
+                                    keep_mirror=True, trust_mirror=batch.reasons == ("file",))
         except BrokerError as exc:
             failures += 1
             lost = session is None or session.closed.is_set()

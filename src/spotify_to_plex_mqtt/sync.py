@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from .bridge import bridge_configs, bridge_state
 from .discovery import Topics, render
 from .entities import Entity, Resolution, Skipped, resolve
+from .mirror import Mirror
 from .mqtt import BrokerSession
 from .plexlink import PlexLink
 from .reconcile import Plan, reconcile
@@ -72,14 +73,17 @@ def _kept_categories(topics: Topics, resolution: Resolution,
 
 def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, bytes],
                   allow_removal: bool, *, problems: tuple[str, ...] = (),
-                  bridge: bool = True) -> dict[str, bytes]:
+                  bridge: bool = True,
+                  rendered: dict[str, bytes] | None = None) -> dict[str, bytes]:
     """Render the entities; when removal is withheld, count kept items in the categories.
 
     With `bridge`, add the bridge entities; their timestamp moves only if the rest changed.
+    `rendered` is `render()` of the entities already done (with removal allowed), reused.
     """
     # Withheld removals stay sensors in HA: count them in before rendering, once.
     kept = Counter() if allow_removal else _kept_categories(topics, resolution, actual)
-    desired = render(topics, resolution.entities, kept)
+    desired = rendered if allow_removal and rendered is not None else \
+        render(topics, resolution.entities, kept)
     if bridge:
         desired.update(bridge_configs(topics))
         changed = any(actual.get(t) != p for t, p in desired.items()) or (allow_removal and any(
@@ -123,37 +127,64 @@ async def read_ours(session: BrokerSession, topics: Topics, slugs: Iterable[str]
 
 
 def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
-              resolution: Resolution | None = None, *,
-              bridge: bool = True) -> tuple[Resolution, Plan]:
+              resolution: Resolution | None = None, *, bridge: bool = True,
+              rendered: dict[str, bytes] | None = None) -> tuple[Resolution, Plan]:
     """The pure part of a sync: entities and the plan against `actual`."""
     resolution = explain_skips(resolution or resolve(snapshot.library), snapshot)
     allow_removal = snapshot.complete
     desired = desired_state(topics, resolution, actual, allow_removal,
-                            problems=snapshot.errors, bridge=bridge)
+                            problems=snapshot.errors, bridge=bridge, rendered=rendered)
     return resolution, reconcile(desired, actual, allow_removal=allow_removal)
+
+
+async def _compare_with_mirror(topics: Topics, mirror: Mirror,
+                               resolution: Resolution, plex: PlexLink | None
+                               ) -> tuple[Resolution, dict[str, bytes], dict[str, bytes]]:
+    """Enrich, render, and stand the mirror in for the broker: no read at all."""
+    if plex is not None:
+        resolution = await plex.enrich(resolution)
+    rendered = render(topics, resolution.entities, Counter())
+    return resolution, mirror.actual_for({**rendered, **bridge_configs(topics)}), rendered
 
 
 async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
                    plex: PlexLink | None = None, *, bridge: bool = True,
-                   published_before: Iterable[str] = ()) -> SyncResult:
+                   published_before: Iterable[str] = (), keep_mirror: bool = False,
+                   trust_mirror: bool = False) -> SyncResult:
     """Scan the broker, publish what differs, clear what is gone; QoS 1, counted on ack.
 
     Plex artwork is fetched while the broker is scanned; it only ever adds to entities.
     `published_before` are slugs published by earlier runs (the ledger's): their topics are
     read by name if the broker cuts the wildcard read short, so that removals are not missed.
+    With `keep_mirror`, the session keeps a mirror of what the broker holds afterwards; with
+    `trust_mirror`, that mirror of an earlier sync on this connection stands in for the read,
+    unless an input file cannot be read (withheld removals need the payloads).
     """
     started = time.monotonic()
     resolution = resolve(snapshot.library)
-    scan = read_ours(session, topics, (*(e.slug for e in resolution.entities),
-                                       *published_before), bridge=bridge)
-    if plex is not None:
-        actual, resolution = await asyncio.gather(scan, plex.enrich(resolution))
+    mirror = session.mirror if trust_mirror and snapshot.complete else None
+    rendered: dict[str, bytes] | None = None
+    if mirror is not None:
+        resolution, actual, rendered = await _compare_with_mirror(
+            topics, mirror, resolution, plex)
     else:
-        actual = await scan
-    resolution, plan = plan_sync(topics, snapshot, actual, resolution, bridge=bridge)
+        scan = read_ours(session, topics, (*(e.slug for e in resolution.entities),
+                                           *published_before), bridge=bridge)
+        if plex is not None:
+            actual, resolution = await asyncio.gather(scan, plex.enrich(resolution))
+        else:
+            actual = await scan
+        if keep_mirror:
+            mirror = Mirror(whole=lambda t: t == topics.bridge_state).load(actual.items())
+    resolution, plan = plan_sync(topics, snapshot, actual, resolution, bridge=bridge,
+                                 rendered=rendered)
     log.debug("plan: %d to publish, %d to clear, %d unchanged, %d withheld",
               len(plan.publish), len(plan.clear), plan.unchanged, len(plan.withheld))
-    acked = await session.publish_many(plan.messages)
+    # Until every publish is acknowledged the broker's state is not known: no mirror.
+    session.mirror = None
+    acked = await session.publish_many(plan.messages,
+                                       on_ack=mirror.record if mirror is not None else None)
+    session.mirror = mirror
     errors = list(snapshot.errors)
     if plan.withheld:
         errors.append(f"{len(plan.withheld)} retained messages were not removed because an "

@@ -1,0 +1,89 @@
+"""The per-connection mirror: pure digest logic, and file-change syncs that skip the read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from library_files import SettingsDir, varied_library
+from mosquitto import Mosquitto, retained
+from spotify_to_plex_mqtt.config import load_settings
+from spotify_to_plex_mqtt.discovery import Topics
+from spotify_to_plex_mqtt.mirror import STALE, Mirror
+from spotify_to_plex_mqtt.mqtt import BrokerSession
+from spotify_to_plex_mqtt.source import LibrarySource
+from spotify_to_plex_mqtt.sync import SyncResult, run_sync
+
+TOPICS = Topics()
+
+
+def test_matching_digests_compare_equal_and_others_do_not() -> None:
+    mirror = Mirror().load([("a", b'{"x":1}'), ("b", b'{"x":2}'), ("gone", b"{}")])
+    actual = mirror.actual_for({"a": b'{"x":1}', "b": b'{"x":3}', "new": b"{}"})
+    assert actual["a"] == b'{"x":1}'
+    assert actual["b"] == STALE
+    assert actual["gone"] == STALE  # ours, not desired: to be cleared
+    assert "new" not in actual
+
+
+def test_acknowledged_clears_and_publishes_update_the_mirror() -> None:
+    mirror = Mirror().load([("a", b"1")])
+    mirror.record("a", b"")
+    mirror.record("b", b"2")
+    assert mirror.actual_for({"a": b"1", "b": b"2"}) == {"b": b"2"}
+    assert len(mirror) == 1
+
+
+def test_whole_topics_keep_their_payload() -> None:
+    mirror = Mirror(whole=lambda t: t == "state").load([("state", b"old"), ("x", b"1")])
+    assert mirror.actual_for({"state": b"new", "x": b"1"}) == {"state": b"old", "x": b"1"}
+
+
+class CountingSession(BrokerSession):
+    reads = 0
+
+    async def scan(self, *args: Any, **kwargs: Any) -> dict[str, bytes]:
+        self.reads += 1
+        return await super().scan(*args, **kwargs)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]],
+                           *args: Any, **kwargs: Any) -> int:
+        self.sent = [topic for topic, _ in messages]
+        return await super().publish_many(messages, *args, **kwargs)
+
+
+@pytest.mark.broker
+def test_a_file_change_sync_trusts_the_mirror_and_leaves_the_broker_right(
+        clean_broker: Mosquitto, tmp_path: Path) -> None:
+    lib: SettingsDir = varied_library(tmp_path / "settings").write()
+    settings = load_settings(["--one-shot", "--settings-dir", str(lib.root)], {
+        "MQTT_BROKER_URL": clean_broker.url, "MQTT_USERNAME": clean_broker.username,
+        "MQTT_PASSWORD": clean_broker.password})
+    item = lib.labelled_ids[0]
+    slug_before: list[str] = []
+
+    async def scenario() -> tuple[SyncResult, SyncResult, int, list[str]]:
+        source = LibrarySource(lib.root)
+        async with CountingSession(settings.mqtt) as session:
+            await run_sync(session, TOPICS, source.read(), keep_mirror=True)
+            lib.relabel(item, "Relabelled")
+            changed = await run_sync(session, TOPICS, source.read(), keep_mirror=True,
+                                     trust_mirror=True)
+            reads, sent = session.reads, session.sent
+            slug_before.extend(e.slug for e in changed.entities if e.id == item)
+            check = await run_sync(session, TOPICS, source.read())  # a full read
+            return changed, check, reads, sent
+
+    changed, check, reads, sent = asyncio.run(scenario())
+    assert reads == 1  # the first sync only
+    assert TOPICS.item_state(slug_before[0]) in sent
+    assert TOPICS.categories_state in sent
+    assert changed.published == len(sent) <= 4
+    assert check.published == 0
+    assert check.removed == 0
+    state = retained(clean_broker, [TOPICS.item_state(slug_before[0])])
+    assert b'"Relabelled"' in state[TOPICS.item_state(slug_before[0])]
