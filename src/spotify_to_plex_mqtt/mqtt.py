@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.client import (
     MQTT_ERR_CONN_LOST,
     MQTT_ERR_NO_CONN,
-    MQTT_ERR_SUCCESS,
-    error_string,
     topic_matches_sub,
 )
 
+from .ackwindow import AckWindow, PublishFailed
 from .config import MqttSettings
 from .mirror import Mirror
 from .retained import SCAN_TIMEOUT, LostWhileReading, Owned, Tap, read_retained
@@ -29,7 +27,6 @@ from .retained import SCAN_TIMEOUT, LostWhileReading, Owned, Tap, read_retained
 log = logging.getLogger(__name__)
 
 MAX_INFLIGHT = 64
-PUBACK_TIMEOUT = 30.0
 Handler = Callable[[str, bytes, bool], Awaitable[None] | None]
 T = TypeVar("T")
 
@@ -40,79 +37,6 @@ class BrokerError(Exception):
 
 class _ConnectionLost(BrokerError):
     """The connection dropped while an operation waited for the broker's answer."""
-
-
-class _PublishFailed(Exception):
-    """paho refused a publish, or the broker stopped acknowledging."""
-
-
-class _AckWindow:
-    """QoS 1 publishing straight through paho, counting PUBACKs in its `on_publish`.
-
-    aiomqtt's `publish()` costs an event, a `wait_for` task and scans of its pending calls
-    per message: half of a bulk sync's time. Others' publishes (aiomqtt's) are passed on.
-    """
-
-    def __init__(self, client: aiomqtt.Client, size: int,
-                 on_ack: Callable[[str, bytes], None] | None) -> None:
-        self._paho = client._client
-        self._size = size
-        self._pending: dict[int, tuple[str, bytes]] = {}
-        self._freed = asyncio.Event()
-        self._low_water = 0
-        self._on_ack = on_ack
-        self.acked = 0
-
-    def _on_publish(self, chained: Callable[..., None] | None, client: Any, userdata: Any,
-                    mid: int, *rest: Any) -> None:
-        message = self._pending.pop(mid, None)
-        if message is None:
-            if chained is not None:
-                chained(client, userdata, mid, *rest)
-            return
-        self.acked += 1
-        if self._on_ack is not None:
-            self._on_ack(*message)
-        if len(self._pending) <= self._low_water:
-            self._freed.set()
-
-    def failure(self, total: int, reason: str) -> str:
-        return (f"publishing to the MQTT broker failed after {self.acked} of {total} "
-                f"messages: {reason}")
-
-    async def _wait_until(self, low_water: int) -> None:
-        """Wait until at most `low_water` publishes are unacknowledged.
-
-        Refilling from half-empty rather than per PUBACK wakes this task once per half
-        window; no PUBACK for `PUBACK_TIMEOUT` means the broker is gone.
-        """
-        if len(self._pending) <= low_water:
-            return
-        self._low_water = low_water
-        self._freed.clear()
-        try:
-            async with asyncio.timeout(PUBACK_TIMEOUT):
-                await self._freed.wait()
-        except TimeoutError:
-            raise _PublishFailed(
-                f"no acknowledgement within {PUBACK_TIMEOUT:g} s") from None
-
-    async def publish_all(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        paho = self._paho
-        chained = paho.on_publish
-        paho.on_publish = functools.partial(self._on_publish, chained)
-        try:
-            for topic, payload in messages:
-                if len(self._pending) >= self._size:
-                    await self._wait_until(self._size - 1)
-                # The PUBACK cannot beat `publish()` here: paho reads on this same loop.
-                info = paho.publish(topic, payload, 1, True)
-                if info.rc != MQTT_ERR_SUCCESS:
-                    raise _PublishFailed(error_string(info.rc))
-                self._pending[info.mid] = (topic, payload)
-            await self._wait_until(0)
-        finally:
-            paho.on_publish = chained
 
 
 def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
@@ -296,12 +220,12 @@ class BrokerSession:
         """
         if self._read_only:
             raise RuntimeError("a read-only session publishes nothing")
-        window = _AckWindow(self.client, self._max_inflight, on_ack)
+        window = AckWindow(self.client, self._max_inflight, on_ack)
         try:
             await self._while_connected(window.publish_all(messages))
         except _ConnectionLost:
             raise BrokerError(window.failure(len(messages), "the connection was lost")) from None
-        except _PublishFailed as exc:
+        except PublishFailed as exc:
             raise BrokerError(window.failure(len(messages), str(exc))) from None
         return window.acked
 
