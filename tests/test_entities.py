@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spotify_to_plex_mqtt.entities import Entity, assign_slugs, resolve
+from spotify_to_plex_mqtt.entities import Entity, Resolution, assign_slugs, resolve
 from spotify_to_plex_mqtt.library import Library, SavedItem, parse_saved_items
 
 SLUG = re.compile(r"^[a-z0-9_]+$")
@@ -241,3 +242,12 @@ def test_assign_slugs_property_many_collisions(ids: list[str], data: st.DataObje
     assert len(set(slugs.values())) == len(ids)
     assert all(SLUG.match(s) for s in slugs.values())
     assert assign_slugs(data.draw(st.permutations(ids))) == slugs
+
+
+def test_with_artwork_keeps_every_other_field() -> None:
+    # with_artwork builds entities field by field: a field added to Entity must not be lost.
+    values: dict[str, Any] = {f.name: f"value-{f.name}" for f in dataclasses.fields(Entity)}
+    entity = Entity(**values)
+    enriched = Resolution((entity,), ()).with_artwork({entity.plex_key: "/thumb"}, "server")
+    assert enriched.entities == (dataclasses.replace(entity, thumb="/thumb",
+                                                     plex_server_id="server"),)

@@ -12,7 +12,7 @@ import pytest
 from library_files import SettingsDir, varied_library
 from mosquitto import Mosquitto, retained
 from spotify_to_plex_mqtt.config import load_settings
-from spotify_to_plex_mqtt.discovery import Topics
+from spotify_to_plex_mqtt.discovery import UNCHANGED, Topics
 from spotify_to_plex_mqtt.mirror import STALE, Mirror
 from spotify_to_plex_mqtt.mqtt import BrokerSession
 from spotify_to_plex_mqtt.source import LibrarySource
@@ -36,6 +36,13 @@ def test_acknowledged_clears_and_publishes_update_the_mirror() -> None:
     mirror.record("b", b"2")
     assert mirror.actual_for({"a": b"1", "b": b"2"}) == {"b": b"2"}
     assert len(mirror) == 1
+
+
+def test_unchanged_placeholders_compare_equal_only_where_the_mirror_has_the_topic() -> None:
+    mirror = Mirror().load([("a", b"1")])
+    assert mirror.has("a")
+    assert not mirror.has("b")
+    assert mirror.actual_for({"a": UNCHANGED, "b": UNCHANGED}) == {"a": UNCHANGED}
 
 
 def test_whole_topics_keep_their_payload() -> None:
@@ -63,7 +70,7 @@ def test_a_file_change_sync_trusts_the_mirror_and_leaves_the_broker_right(
     settings = load_settings(["--one-shot", "--settings-dir", str(lib.root)], {
         "MQTT_BROKER_URL": clean_broker.url, "MQTT_USERNAME": clean_broker.username,
         "MQTT_PASSWORD": clean_broker.password})
-    item = lib.labelled_ids[0]
+    item, second = lib.labelled_ids[0], lib.labelled_ids[-1]
     slug_before: list[str] = []
 
     async def scenario() -> tuple[SyncResult, SyncResult, int, list[str]]:
@@ -74,7 +81,13 @@ def test_a_file_change_sync_trusts_the_mirror_and_leaves_the_broker_right(
             changed = await run_sync(session, TOPICS, source.read(), keep_mirror=True,
                                      trust_mirror=True)
             reads, sent = session.reads, session.sent
+            assert reads == 1  # the first sync only
             slug_before.extend(e.slug for e in changed.entities if e.id == item)
+            # A second change renders only what changed since the first (mirror.sources).
+            lib.relabel(second, "Second")
+            again = await run_sync(session, TOPICS, source.read(), keep_mirror=True,
+                                   trust_mirror=True)
+            assert 0 < again.published <= 4
             check = await run_sync(session, TOPICS, source.read())  # a full read
             return changed, check, reads, sent
 

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from spotify_to_plex_mqtt.library import PLAYLISTS, SAVED_ITEMS, SAVED_ITEMS_OLD, TRACK_LINKS
+from spotify_to_plex_mqtt import library as library_module
+from spotify_to_plex_mqtt import source as source_module
+from spotify_to_plex_mqtt.library import (
+    PLAYLISTS,
+    SAVED_ITEMS,
+    SAVED_ITEMS_OLD,
+    TRACK_LINKS,
+    FileKind,
+    Loaded,
+)
 from spotify_to_plex_mqtt.source import LibrarySource, Snapshot
 
 
@@ -174,3 +184,58 @@ def test_old_saved_items_file_is_read(tmp_path: Path) -> None:
     snapshot = LibrarySource(tmp_path).read()
     assert snapshot.complete
     assert ids(snapshot) == ["old"]
+
+
+def _age(path: Path, seconds: float = 60.0) -> None:
+    """Make `path` look modified `seconds` ago (old enough for its stamp to be trusted)."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
+
+
+def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    parsed: list[str] = []
+    real = library_module.load_file
+
+    def counting(settings_dir: Path, kind: FileKind) -> Loaded[Any]:
+        parsed.append(kind)
+        return real(settings_dir, kind)
+
+    monkeypatch.setattr(source_module, "load_file", counting)
+    return parsed
+
+
+def test_unchanged_old_files_are_not_parsed_again(settings_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (SAVED_ITEMS, PLAYLISTS, TRACK_LINKS):
+        _age(settings_dir / name)
+    parsed = _count_parses(monkeypatch)
+    source = LibrarySource(settings_dir)
+    first = source.read()
+    second = source.read()
+    assert sorted(parsed) == ["playlists", "saved_items", "track_links"]
+    assert ids(second) == ids(first)
+    assert second.complete
+
+
+def test_a_changed_file_is_parsed_again_even_with_an_old_mtime(
+        settings_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = settings_dir / SAVED_ITEMS
+    for name in (SAVED_ITEMS, PLAYLISTS, TRACK_LINKS):
+        _age(settings_dir / name)
+    source = LibrarySource(settings_dir)
+    source.read()
+    before = path.stat().st_mtime_ns
+    write(settings_dir, SAVED_ITEMS, saved("q1", "p2"))  # the same size as before
+    os.utime(path, ns=(before, before))  # same mtime: only ctime tells
+    parsed = _count_parses(monkeypatch)
+    assert ids(source.read()) == ["q1", "p2"]
+    assert parsed == ["saved_items"]
+
+
+def test_recently_written_files_are_always_parsed(settings_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    source = LibrarySource(settings_dir)
+    source.read()
+    parsed = _count_parses(monkeypatch)
+    source.read()
+    assert sorted(parsed) == ["playlists", "saved_items", "track_links"]

@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from .library import Library, SavedItem, plex_key
@@ -78,9 +78,10 @@ class Resolution:
 
     def with_artwork(self, thumbs: Mapping[str, str], server_id: str) -> Resolution:
         """The same entities with Plex thumbs (by key) and the server id for `plex_uri`."""
+        # Built directly: `dataclasses.replace` costs ~4 us an entity, 40 ms at 10k items.
         entities = tuple(
-            replace(e, thumb=thumbs.get(e.plex_key, e.thumb), plex_server_id=server_id
-                    or e.plex_server_id)
+            Entity(e.id, e.slug, e.name, e.category, e.type, e.media_content_type,
+                   e.plex_key, thumbs.get(e.plex_key, e.thumb), server_id or e.plex_server_id)
             for e in self.entities)
         return Resolution(entities, self.skipped)
 

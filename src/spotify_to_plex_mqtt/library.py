@@ -229,11 +229,15 @@ FILES: dict[FileKind, str] = {
 }
 
 
+def file_path(settings_dir: Path, kind: FileKind) -> Path:
+    return saved_items_path(settings_dir) if kind == "saved_items" else settings_dir / FILES[kind]
+
+
 def load_file(settings_dir: Path, kind: FileKind) -> Loaded[Any]:
     """Read one input file; raise `FileProblem` when the file as a whole is unusable."""
+    path = file_path(settings_dir, kind)
     if kind == "saved_items":
-        path = saved_items_path(settings_dir)
         return parse_saved_items(read_json(path), path.name)
     if kind == "playlists":
-        return parse_playlists(read_json(settings_dir / PLAYLISTS))
-    return parse_track_links(read_json(settings_dir / TRACK_LINKS))
+        return parse_playlists(read_json(path))
+    return parse_track_links(read_json(path))

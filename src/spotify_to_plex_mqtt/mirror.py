@@ -9,7 +9,9 @@ message instead of ~550; the few payloads a sync reads back (`whole`) are kept a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
+
+from .discovery import UNCHANGED
 
 # Never one of our payloads (they are JSON or plain words): compares unequal to all of them.
 STALE = b"\x00stale"
@@ -26,6 +28,9 @@ class Mirror:
         self._digests: dict[str, bytes] = {}
         self._payloads: dict[str, bytes] = {}
         self._whole = whole
+        # What the payloads of a key's topics were rendered from (an entity, by slug), so
+        # that an equal value need not be rendered again.
+        self.sources: dict[str, Hashable] = {}
 
     def __len__(self) -> int:
         return len(self._digests)
@@ -34,6 +39,9 @@ class Mirror:
         for topic, payload in messages:
             self.record(topic, payload)
         return self
+
+    def has(self, topic: str) -> bool:
+        return topic in self._digests
 
     def record(self, topic: str, payload: bytes) -> None:
         """The broker acknowledged `payload` on `topic` (empty: cleared)."""
@@ -47,7 +55,8 @@ class Mirror:
 
     def actual_for(self, desired: Mapping[str, bytes]) -> dict[str, bytes]:
         """A stand-in for the broker's messages that compares with `desired` as they would:
-        the desired payload where the digest matches, else a payload equal to none."""
+        the desired payload where the digest matches (or `UNCHANGED` where desired says so),
+        else a payload equal to none."""
         actual: dict[str, bytes] = {}
         for topic, digest in self._digests.items():
             whole = self._payloads.get(topic)
@@ -55,6 +64,9 @@ class Mirror:
                 actual[topic] = whole
                 continue
             payload = desired.get(topic)
-            actual[topic] = payload if payload is not None and _digest(payload) == digest \
-                else STALE
+            if payload is UNCHANGED:
+                actual[topic] = UNCHANGED
+            else:
+                actual[topic] = payload if payload is not None and _digest(payload) == digest \
+                    else STALE
         return actual

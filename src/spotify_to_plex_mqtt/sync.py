@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from .bridge import bridge_configs, bridge_state
-from .discovery import Topics, render
+from .discovery import UNCHANGED, Topics, render
 from .entities import Entity, Resolution, Skipped, resolve
 from .mirror import Mirror
 from .mqtt import BrokerSession
@@ -140,10 +140,15 @@ def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
 async def _compare_with_mirror(topics: Topics, mirror: Mirror,
                                resolution: Resolution, plex: PlexLink | None
                                ) -> tuple[Resolution, dict[str, bytes], dict[str, bytes]]:
-    """Enrich, render, and stand the mirror in for the broker: no read at all."""
+    """Enrich, render what changed, and stand the mirror in for the broker: no read at all."""
     if plex is not None:
         resolution = await plex.enrich(resolution)
-    rendered = render(topics, resolution.entities, Counter())
+
+    def unchanged(entity: Entity, state_topic: str, config_topic: str) -> bool:
+        return mirror.sources.get(entity.slug) == entity and mirror.has(state_topic) \
+            and mirror.has(config_topic)
+
+    rendered = render(topics, resolution.entities, Counter(), unchanged=unchanged)
     return resolution, mirror.actual_for({**rendered, **bridge_configs(topics)}), rendered
 
 
@@ -182,9 +187,13 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
               len(plan.publish), len(plan.clear), plan.unchanged, len(plan.withheld))
     # Until every publish is acknowledged the broker's state is not known: no mirror.
     session.mirror = None
+    if any(payload is UNCHANGED for _, payload in plan.publish):
+        raise RuntimeError("a placeholder payload reached the plan")  # never publish it
     acked = await session.publish_many(plan.messages,
                                        on_ack=mirror.record if mirror is not None else None)
-    session.mirror = mirror
+    if mirror is not None:
+        mirror.sources = {e.slug: e for e in resolution.entities}
+        session.mirror = mirror
     errors = list(snapshot.errors)
     if plan.withheld:
         errors.append(f"{len(plan.withheld)} retained messages were not removed because an "
