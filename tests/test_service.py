@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ import watchfiles
 
 from mosquitto import Mosquitto, collect, connected_client, publish_retained, retained
 from plex_standin import PlexStandIn
+from spotify_to_plex_mqtt import inotify
 from spotify_to_plex_mqtt.config import Settings, load_settings
 from spotify_to_plex_mqtt.discovery import Topics
 from spotify_to_plex_mqtt.entities import item_slug
@@ -712,6 +714,18 @@ async def test_a_failing_os_watcher_does_not_freeze_the_service(
         return changes()
 
     monkeypatch.setattr(watchfiles, "awatch", failing_awatch)
+    # The same failure from the inotify watch that replaces watchfiles on Linux
+    # (inotify_add_watch fails with ENOSPC at the limit).
+    real_enter = inotify.DirectoryEvents.__enter__
+
+    def failing_enter(self: inotify.DirectoryEvents) -> inotify.DirectoryEvents:
+        nonlocal setups
+        setups += 1
+        if setups > valve:
+            return real_enter(self)
+        raise OSError(errno.ENOSPC, "inotify_add_watch: No space left on device")
+
+    monkeypatch.setattr(inotify.DirectoryEvents, "__enter__", failing_enter)
     caplog.set_level(logging.ERROR, logger="spotify_to_plex_mqtt.watch")  # one line per try
     write_library(tmp_path, {"jazz1": "Jazz"})
     started = time.monotonic()

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from .api import SYNC_TIMEOUT, ControlPlane, PlexState, build_app
-from .config import ConfigError
+from .config import ConfigError, HttpSettings
 from .metrics import Metrics
 from .secret import Secret
 
@@ -64,6 +64,15 @@ class HttpServer:
         self.shutdown_timeout = shutdown_timeout
         self._token = token.reveal() if isinstance(token, Secret) else token
         self._runner: web.AppRunner | None = None
+
+    @classmethod
+    def for_settings(cls, http: HttpSettings, plane: ControlPlane, metrics: Metrics,
+                     plex_state: PlexState) -> HttpServer | None:
+        """The server `http` asks for, or None when the API is off."""
+        if not http.enabled:
+            return None
+        return cls(plane, metrics, host=http.host, port=http.port, token=http.token,
+                   allow_unauthenticated=http.allow_unauthenticated, plex_state=plex_state)
 
     @property
     def bound_port(self) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ LEDGER = "mqtt_published_items.json"
 FileKind = Literal["saved_items", "playlists", "track_links"]
 ItemType = Literal["spotify-playlist", "spotify-album", "plex-media"]
 ITEM_TYPES: tuple[ItemType, ...] = ("spotify-playlist", "spotify-album", "plex-media")
+_CANONICAL_TYPE: dict[str, ItemType] = {t: t for t in ITEM_TYPES}
 
 T = TypeVar("T")
 
@@ -159,9 +161,12 @@ def parse_saved_items(data: Any, name: str = SAVED_ITEMS) -> Loaded[tuple[SavedI
         if bad:
             warnings.append(f"{where}: skipped, {', '.join(bad)} not text")
             continue
-        items.append(SavedItem(type=kind, id=ident, title=title.strip() or ident,
+        # The JSON parser makes a new string for every value: the type and the label (a few
+        # distinct values over thousands of items) are shared instead, kept once while the
+        # library stays in memory (~1 MiB at 10k items).
+        items.append(SavedItem(type=_CANONICAL_TYPE[kind], id=ident, title=title.strip() or ident,
                                uri=entry.get("uri") or "", image=entry.get("image") or "",
-                               label=(entry.get("label") or "").strip()))
+                               label=sys.intern((entry.get("label") or "").strip())))
     _check_usable(name, data, len(items), warnings)
     return Loaded(tuple(items), tuple(warnings))
 

@@ -37,6 +37,7 @@ from .events import (
 )
 from .httpserver import HttpServer, HttpServerError
 from .ledger import ledger_slugs, write_ledger
+from .memory import release_free_memory
 from .metrics import Metrics
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
@@ -65,7 +66,9 @@ class Service:
         self.source = LibrarySource(settings.settings_dir)
         self.watcher = DirectoryWatcher(settings.settings_dir, self._on_files, poll=settings.poll)
         self.plex = PlexLink(settings.settings_dir, os.environ)
-        self.http = self._http_server()
+        self.http = HttpServer.for_settings(
+            settings.http, self, self.metrics,
+            lambda: {"configured": self.plex.configured, "error": self.plex.error})
         self.last_result: SyncResult | None = None
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
@@ -116,15 +119,6 @@ class Service:
         self._stopping.set()
 
     # Phases ---------------------------------------------------------------------------
-
-    def _http_server(self) -> HttpServer | None:
-        http = self.settings.http
-        if not http.enabled:
-            return None
-        return HttpServer(self, self.metrics, host=http.host, port=http.port, token=http.token,
-                          allow_unauthenticated=http.allow_unauthenticated,
-                          plex_state=lambda: {"configured": self.plex.configured,
-                                              "error": self.plex.error})
 
     async def run(self) -> int:
         http = self.http
@@ -241,6 +235,9 @@ class Service:
                                          f"unexpected error: {exc!r}", failures, None))
             finally:
                 self.scheduler.finished()
+            # The sync's payloads are garbage now; without this the idle service keeps
+            # their pages (its high-water mark) until the next sync.
+            release_free_memory()
 
     async def _published_before(self) -> list[str]:
         if self.last_result is not None:

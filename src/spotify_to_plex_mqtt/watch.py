@@ -13,8 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import watchfiles
-
+from . import inotify
 from .library import PLAYLISTS, SAVED_ITEMS, SAVED_ITEMS_OLD, TRACK_LINKS
 
 log = logging.getLogger(__name__)
@@ -84,6 +83,8 @@ class DirectoryWatcher:
         log.warning("settings directory %s does not exist yet; waiting for it to appear",
                     self.directory)
         self.ready.set()
+        import watchfiles  # ~1 MiB and two threads: on Linux only while the directory is missing
+
         async for _ in watchfiles.awatch(parent, stop_event=self._stop, recursive=False,
                                          force_polling=self._poll, debounce=200, step=50,
                                          watch_filter=None, yield_on_timeout=False):
@@ -128,9 +129,36 @@ class DirectoryWatcher:
             if changed:
                 self._on_change(changed)
 
+    async def _notify_directory(self) -> None:
+        """inotify in the event loop: no thread, no wake-up until something changes."""
+        log.debug("watching %s", self.directory)
+
+        def on_names(names: frozenset[str] | None) -> None:
+            # None: the kernel's queue overflowed; any watched file may have changed.
+            found = self._names if names is None else names & self._names
+            if found:
+                self._on_change(tuple(sorted(found)))
+
+        with inotify.DirectoryEvents(self.directory, on_names) as events:
+            self.ready.set()
+            stop = asyncio.ensure_future(self._stop.wait())
+            gone = asyncio.ensure_future(events.gone.wait())
+            try:
+                await asyncio.wait((stop, gone), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                gone.cancel()
+        if events.gone.is_set():
+            self.ready.clear()
+
     async def _watch_directory(self) -> None:
+        if not self._poll and inotify.available:
+            await self._notify_directory()
+            return
         log.debug("watching %s%s", self.directory, " by polling" if self._poll else "")
         self.ready.set()
+        import watchfiles
+
         async for changes in watchfiles.awatch(self.directory, stop_event=self._stop,
                                                recursive=False, force_polling=self._poll,
                                                debounce=400, step=30, watch_filter=None):

@@ -1,0 +1,31 @@
+"""Handing memory freed by a sync back to the operating system.
+
+A 10k-item sync allocates ~20,000 rendered payloads (each above Python's small-object limit,
+so from the C library's malloc) and frees them when it ends. glibc keeps freed memory in its
+heap for reuse, so an idle service would hold the sync's high-water mark (~10 MiB at 10k
+items) until the next sync; `malloc_trim(0)` returns the free pages at once, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    # The process's own symbols include the C library's. Only glibc has malloc_trim: with
+    # musl (Alpine) or on macOS this does nothing; Windows has no CDLL(None).
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Return the allocator's free pages to the OS, where the C library can (glibc)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
