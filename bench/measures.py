@@ -20,6 +20,7 @@ from spotify_to_plex_mqtt.discovery import Topics
 from spotify_to_plex_mqtt.events import Event, SyncFailed, SyncFinished
 from spotify_to_plex_mqtt.mqtt import MAX_INFLIGHT, BrokerError, BrokerSession
 from spotify_to_plex_mqtt.plexlink import PlexLink
+from spotify_to_plex_mqtt.retained import Retained
 from spotify_to_plex_mqtt.service import Service
 from spotify_to_plex_mqtt.source import LibrarySource
 from spotify_to_plex_mqtt.sync import run_sync
@@ -118,12 +119,12 @@ class TimedSession(BrokerSession):
     retained_publishes = 0
     scanned = 0
 
-    async def scan(self, *args: Any, **kwargs: Any) -> dict[str, bytes]:
+    async def scan(self, *args: Any, **kwargs: Any) -> Retained:
         started = time.perf_counter()
         try:
-            found = await super().scan(*args, **kwargs)
-            self.scanned = len(found)
-            return found
+            read = await super().scan(*args, **kwargs)
+            self.scanned = len(read.found)
+            return read
         finally:
             self.scan_seconds += time.perf_counter() - started
 

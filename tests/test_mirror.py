@@ -15,6 +15,7 @@ from spotify_to_plex_mqtt.config import load_settings
 from spotify_to_plex_mqtt.discovery import UNCHANGED, Topics
 from spotify_to_plex_mqtt.mirror import STALE, Mirror
 from spotify_to_plex_mqtt.mqtt import BrokerSession
+from spotify_to_plex_mqtt.retained import Retained
 from spotify_to_plex_mqtt.source import LibrarySource
 from spotify_to_plex_mqtt.sync import SyncResult, run_sync
 
@@ -53,7 +54,7 @@ def test_whole_topics_keep_their_payload() -> None:
 class CountingSession(BrokerSession):
     reads = 0
 
-    async def scan(self, *args: Any, **kwargs: Any) -> dict[str, bytes]:
+    async def scan(self, *args: Any, **kwargs: Any) -> Retained:
         self.reads += 1
         return await super().scan(*args, **kwargs)
 

@@ -68,7 +68,7 @@ def ours(topic: str, _payload: bytes) -> bool:
 
 def _read(broker: DroppingBroker, expected: list[str]) -> dict[str, bytes]:
     return asyncio.run(read_retained(broker, ["p/#"], ours, "p/_scan", expected=expected,
-                                     wait_s=5.0))
+                                     wait_s=5.0)).found
 
 
 def test_a_small_read_is_one_wildcard_round() -> None:
@@ -98,3 +98,66 @@ def test_unexpected_topics_beyond_the_limit_are_not_invented(monkeypatch: Any) -
     found = _read(broker, [])
     assert len(found) == 1000
     assert set(found) <= set(messages)
+
+
+def test_the_read_says_how_many_messages_only_the_reading_by_name_found(
+        monkeypatch: Any) -> None:
+    monkeypatch.setattr(retained, "QUIET", 0.05)
+    messages = {f"p/items/{i}": b"x" for i in range(1200)}
+    broker = DroppingBroker(messages, limit=1000)
+    read = asyncio.run(read_retained(broker, ["p/#"], ours, "p/_scan", expected=list(messages),
+                                     wait_s=5.0))
+    assert read.found == messages
+    assert read.recovered == 200
+
+
+def test_nothing_is_recovered_when_the_wildcard_round_was_whole() -> None:
+    messages = {f"p/items/{i}": b"x" for i in range(700)}
+    broker = DroppingBroker(messages, limit=1000)
+    expected = [*messages, "p/items/new"]
+    read = asyncio.run(read_retained(broker, ["p/#"], ours, "p/_scan", expected=expected,
+                                     wait_s=5.0))
+    assert (read.found, read.recovered) == (messages, 0)
+    assert broker.subscribes[1:] == [["p/items/new", broker.subscribes[1][-1]]]
+
+
+class DenyingMarker(DroppingBroker):
+    """A broker whose ACL silently drops our publish of the marker."""
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+        return None
+
+
+def test_a_denied_marker_ends_an_empty_round_after_a_short_quiet(monkeypatch: Any) -> None:
+    monkeypatch.setattr(retained, "QUIET", 0.02)
+    monkeypatch.setattr(retained, "EMPTY_QUIET", 0.1)
+    broker = DenyingMarker({}, limit=1000)
+
+    async def read() -> tuple[dict[str, bytes], float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        found = (await read_retained(broker, ["p/#"], ours, "p/_scan", expected=["p/a"],
+                                     wait_s=30.0)).found
+        return found, loop.time() - started
+
+    found, took = asyncio.run(read())
+    assert found == {}
+    assert took < 10.0  # far below wait_s: the quiet, not the deadline, ended both rounds
+    assert len(broker.subscribes) == 2  # nothing came back, so "p/a" was read by name too
+
+
+def test_a_clear_seen_in_a_later_round_removes_what_an_earlier_round_found(
+        monkeypatch: Any) -> None:
+    monkeypatch.setattr(retained, "QUIET", 0.05)
+
+    class Clearing(DroppingBroker):
+        async def subscribe(self, filters: list[tuple[str, int]]) -> None:
+            await super().subscribe(filters)
+            if len(self.subscribes) == 2:  # another publisher clears p/items/0 meanwhile
+                self._deliver("p/items/0", b"")
+
+    messages = {f"p/items/{i}": b"x" for i in range(1200)}
+    broker = Clearing(messages, limit=1000)
+    found = _read(broker, list(messages))
+    assert "p/items/0" not in found
+    assert len(found) == 1199

@@ -69,8 +69,8 @@ async def dry_run(settings: Settings) -> int:
             async with BrokerSession(settings.mqtt, read_only=True) as session:
                 slugs = [*(e.slug for e in resolve(snapshot.library).entities),
                          *ledger_slugs(settings.settings_dir, topics.node_id)]
-                actual = await read_ours(session, topics, slugs,
-                                         bridge=settings.bridge_entities)
+                actual = (await read_ours(session, topics, slugs,
+                                          bridge=settings.bridge_entities)).found
         except BrokerError as exc:
             log.error("%s", exc)
             return 1

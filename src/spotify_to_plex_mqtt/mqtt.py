@@ -22,7 +22,7 @@ from paho.mqtt.client import (
 from .ackwindow import AckWindow, PublishFailed
 from .config import MqttSettings
 from .mirror import Mirror
-from .retained import SCAN_TIMEOUT, LostWhileReading, Owned, Tap, read_retained
+from .retained import SCAN_TIMEOUT, LostWhileReading, Owned, Retained, Tap, read_retained
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class BrokerSession:
 
     async def scan(self, filters: Sequence[str], owned: Owned, marker_prefix: str, *,
                    expected: Sequence[str] = (), wait_s: float = SCAN_TIMEOUT
-                   ) -> dict[str, bytes]:
+                   ) -> Retained:
         """Our retained messages under `filters`, completed by `expected` (see `retained`)."""
         try:
             return await self._while_connected(read_retained(

@@ -3,9 +3,10 @@
 A broker queues a bounded number of packets per client (Mosquitto: `max_queued_messages`,
 default 1000, QoS 0 included) and silently drops the rest. A wildcard subscription that
 matches more retained messages than that, as 10k items do, loses some of them. So a read is
-a wildcard round first; when that round was big enough to have hit the limit, the topics we
-expect (what we would publish, and what we published before) that it did not return are read
-again by exact name, `CHUNK` per subscription, each round well below the limit.
+a wildcard round first; then the topics we expect (what we would publish, and what we
+published before) that it did not return are read again by exact name, `CHUNK` per
+subscription, each round well below the limit. What a cut-short wildcard round missed and
+nobody expected cannot be found this way: `Retained.recovered` tells the caller it happened.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiomqtt
@@ -28,10 +30,19 @@ SCAN_TIMEOUT = 15.0
 # normally ends it can itself be dropped by a broker whose queue overflowed. Ending early is
 # safe: such a round counts as cut short, and the expected topics are then read by name.
 QUIET = 0.3
+# A round that heard nothing at all, not even its marker, for this long is over too: the
+# retained messages follow the SUBACK at once, and an ACL may deny the marker.
+EMPTY_QUIET = 2.0
 CHUNK = 500
-# Below this many messages in the wildcard round no broker limit can have been reached.
-SUSPECT_AFTER = CHUNK
 UNSUBACK_TIMEOUT = 2.0
+
+
+@dataclass(slots=True)
+class Retained:
+    """What a read found, by topic, and how many of those the wildcard round had missed."""
+
+    found: dict[str, bytes] = field(default_factory=dict)
+    recovered: int = 0
 
 
 class Connection(Protocol):
@@ -55,10 +66,11 @@ class LostWhileReading(Exception):
 class _Round:
     """One subscription's worth of retained messages, ended by a marker or by quiet."""
 
-    def __init__(self, owned: Owned, marker: str) -> None:
+    def __init__(self, owned: Owned, marker: str, found: dict[str, bytes]) -> None:
         self.owned = owned
         self.marker = marker
-        self.found: dict[str, bytes] = {}
+        # Shared by the rounds of a read, so that a clear seen in a later round applies.
+        self.found = found
         self.received = 0
         self.done = asyncio.Event()
 
@@ -76,7 +88,8 @@ class _Round:
 
 async def _wait(connection: Connection, current: _Round, wait_s: float) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
+    started = loop.time()
+    deadline = started + wait_s
     while not current.done.is_set() and not connection.closed.is_set():
         before = current.received
         try:
@@ -85,31 +98,44 @@ async def _wait(connection: Connection, current: _Round, wait_s: float) -> None:
             if current.received and current.received == before:
                 log.debug("retained read ended by quiet after %d messages", current.received)
                 return
+            if not current.received and loop.time() - started >= EMPTY_QUIET:
+                log.debug("retained read ended: nothing, not even the marker %s, came back",
+                          current.marker)
+                return
             if loop.time() >= deadline:
                 log.warning("Reading retained messages took over %.0f s; continuing with the "
                             "%d read so far", wait_s, len(current.found))
                 return
 
 
+async def _unsubscribe(connection: Connection, filters: list[str]) -> None:
+    if connection.closed.is_set():
+        return
+    try:
+        await connection.client.unsubscribe(filters, timeout=UNSUBACK_TIMEOUT)
+    except aiomqtt.MqttError as exc:
+        # The broker unsubscribed us; only its answer may have been dropped.
+        log.debug("no UNSUBACK: %s", exc)
+
+
 async def _round(connection: Connection, filters: Sequence[str], owned: Owned,
-                 marker_prefix: str, wait_s: float) -> _Round:
+                 marker_prefix: str, *, wait_s: float, found: dict[str, bytes]) -> _Round:
     # The marker has its own exact filter: exact-topic rounds have no wildcard matching it.
     # QoS 0: the broker sends it after the retained messages, and there is no PUBACK to lose.
-    current = _Round(owned, f"{marker_prefix}/{secrets.token_hex(8)}")
+    current = _Round(owned, f"{marker_prefix}/{secrets.token_hex(8)}", found)
     subscribed = [*filters, current.marker]
     client = connection.client
     connection.add_tap(current)
     try:
-        await client.subscribe([(f, 0) for f in subscribed])
-        await client.publish(current.marker, b"", qos=0)
-        await _wait(connection, current, wait_s)
+        try:
+            await client.subscribe([(f, 0) for f in subscribed])
+            await client.publish(current.marker, b"", qos=0)
+            await _wait(connection, current, wait_s)
+        finally:
+            # Also after a failure: a subscription left behind would feed later rounds.
+            await _unsubscribe(connection, subscribed)
         if connection.closed.is_set():
             raise LostWhileReading
-        try:
-            await client.unsubscribe(subscribed, timeout=UNSUBACK_TIMEOUT)
-        except aiomqtt.MqttError as exc:
-            # The broker unsubscribed us; only its answer may have been dropped.
-            log.debug("no UNSUBACK: %s", exc)
     finally:
         connection.remove_tap(current)
     return current
@@ -117,21 +143,28 @@ async def _round(connection: Connection, filters: Sequence[str], owned: Owned,
 
 async def read_retained(connection: Connection, filters: Sequence[str], owned: Owned,
                         marker_prefix: str, *, expected: Sequence[str] = (),
-                        wait_s: float = SCAN_TIMEOUT) -> dict[str, bytes]:
+                        wait_s: float = SCAN_TIMEOUT) -> Retained:
     """The retained messages under `filters` for which `owned` holds, by topic.
 
-    `expected` are topics that may hold one of ours: read by name when the wildcard round
-    may have been cut short by the broker.
+    `expected` are topics that may hold one of ours: those the wildcard round did not return
+    are read by name, since the broker may have cut that round short.
     """
-    first = await _round(connection, filters, owned, marker_prefix, wait_s)
-    found = first.found
-    if first.received < SUSPECT_AFTER and first.done.is_set():
-        return found
-    missing = [t for t in dict.fromkeys(expected) if t not in found]
-    log.debug("wildcard read returned %d messages (%d ours); re-reading %d expected topics "
-              "by name", first.received, len(found), len(missing))
+    result = Retained()
+    first = await _round(connection, filters, owned, marker_prefix, wait_s=wait_s,
+                         found=result.found)
+    if not first.received and first.done.is_set():
+        return result  # nothing was queued, so nothing was dropped
+    missing = [t for t in dict.fromkeys(expected) if t not in result.found]
+    if not missing:
+        return result
+    before = len(result.found)
+    log.debug("wildcard read returned %d messages (%d ours); reading %d expected topics "
+              "by name", first.received, before, len(missing))
     for start in range(0, len(missing), CHUNK):
-        chunk = await _round(connection, missing[start:start + CHUNK], owned, marker_prefix,
-                             wait_s)
-        found.update(chunk.found)
-    return found
+        await _round(connection, missing[start:start + CHUNK], owned, marker_prefix,
+                     wait_s=wait_s, found=result.found)
+    result.recovered = max(0, len(result.found) - before)
+    if result.recovered:
+        log.info("the broker cut its answer to a wildcard read short; %d retained messages "
+                 "were read by name instead", result.recovered)
+    return result

@@ -17,6 +17,7 @@ from .mirror import Mirror
 from .mqtt import BrokerSession
 from .plexlink import PlexLink
 from .reconcile import Plan, reconcile
+from .retained import Retained
 from .source import Snapshot
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def expected_topics(topics: Topics, slugs: Iterable[str], *, bridge: bool = True
 
 
 async def read_ours(session: BrokerSession, topics: Topics, slugs: Iterable[str], *,
-                    bridge: bool = True) -> dict[str, bytes]:
+                    bridge: bool = True) -> Retained:
     """Our retained messages on the broker; the topics of `slugs` are read by name if the
     broker cut the wildcard read short."""
     expected = expected_topics(topics, dict.fromkeys(slugs), bridge=bridge)
@@ -152,6 +153,13 @@ async def _compare_with_mirror(topics: Topics, mirror: Mirror,
     return resolution, mirror.actual_for({**rendered, **bridge_configs(topics)}), rendered
 
 
+_CUT_SHORT = (
+    "the broker returned only part of its retained messages (Mosquitto: max_queued_messages) "
+    "and no record of earlier runs (mqtt_published_items.json) says which topics to read by "
+    "name: retained topics of items removed before this run may stay on the broker; raise "
+    "max_queued_messages above the number of retained messages, or keep the ledger")
+
+
 async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
                    plex: PlexLink | None = None, *, bridge: bool = True,
                    published_before: Iterable[str] = (), keep_mirror: bool = False,
@@ -166,6 +174,7 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
     unless an input file cannot be read (withheld removals need the payloads).
     """
     started = time.monotonic()
+    warnings = list(snapshot.warnings)
     resolution = resolve(snapshot.library)
     mirror = session.mirror if trust_mirror and snapshot.complete else None
     rendered: dict[str, bytes] | None = None
@@ -173,12 +182,16 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
         resolution, actual, rendered = await _compare_with_mirror(
             topics, mirror, resolution, plex)
     else:
-        scan = read_ours(session, topics, (*(e.slug for e in resolution.entities),
-                                           *published_before), bridge=bridge)
+        before = tuple(published_before)
+        scan = read_ours(session, topics, (*(e.slug for e in resolution.entities), *before),
+                         bridge=bridge)
         if plex is not None:
-            actual, resolution = await asyncio.gather(scan, plex.enrich(resolution))
+            read, resolution = await asyncio.gather(scan, plex.enrich(resolution))
         else:
-            actual = await scan
+            read = await scan
+        actual = read.found
+        if read.recovered and not before:
+            warnings.append(_CUT_SHORT)
         if keep_mirror:
             mirror = Mirror(whole=lambda t: t == topics.bridge_state).load(actual.items())
     resolution, plan = plan_sync(topics, snapshot, actual, resolution, bridge=bridge,
@@ -205,6 +218,6 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
         published=min(acked, len(plan.publish)),
         removed=max(0, acked - len(plan.publish)),
         errors=tuple(errors),
-        warnings=snapshot.warnings,
+        warnings=tuple(warnings),
         duration=time.monotonic() - started,
     )
