@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from spotify_to_plex_mqtt import inotify
+from spotify_to_plex_mqtt.watch import DirectoryWatcher
 
 
 async def _names_after(directory: Path, action: str) -> set[str]:
@@ -26,6 +27,10 @@ async def _names_after(directory: Path, action: str) -> set[str]:
         elif action == "rename":
             (directory / ".tmp-123").write_text("[]", encoding="utf-8")
             os.replace(directory / ".tmp-123", directory / "track_links.json")
+        elif action == "touch":
+            os.utime(directory / "playlists.json")
+        elif action == "chmod":
+            (directory / "playlists.json").chmod(0o644)
         elif action == "delete-dir":
             shutil.rmtree(directory)
             await asyncio.wait_for(events.gone.wait(), 5.0)
@@ -43,6 +48,72 @@ def test_a_finished_write_is_reported_by_name(tmp_path: Path) -> None:
 
 def test_an_atomic_rename_reports_the_target_name(tmp_path: Path) -> None:
     assert "track_links.json" in asyncio.run(_names_after(tmp_path, "rename"))
+
+
+@pytest.mark.parametrize("action", ["touch", "chmod"])
+def test_a_file_made_readable_or_touched_is_reported(tmp_path: Path, action: str) -> None:
+    # A file that could not be read (mode 000) and is then made readable changes nothing but
+    # its attributes: no write, so no IN_CLOSE_WRITE.
+    (tmp_path / "playlists.json").write_text("[]", encoding="utf-8")
+    (tmp_path / "playlists.json").chmod(0o000)
+    assert asyncio.run(_names_after(tmp_path, action)) == {"playlists.json"}
+
+
+def test_a_write_by_a_writer_that_keeps_the_file_open_is_reported(tmp_path: Path) -> None:
+    async def run() -> set[str]:
+        seen: set[str] = set()
+        changed = asyncio.Event()
+
+        def on_names(names: frozenset[str] | None) -> None:
+            seen.update(names or {"<overflow>"})
+            changed.set()
+
+        with inotify.DirectoryEvents(tmp_path, on_names), \
+                open(tmp_path / "playlists.json", "w", encoding="utf-8") as open_file:  # noqa: ASYNC230
+            await asyncio.wait_for(changed.wait(), 5.0)  # the create
+            seen.clear()
+            changed.clear()
+            open_file.write("[]")
+            open_file.flush()
+            await asyncio.wait_for(changed.wait(), 5.0)
+            return seen
+
+    assert asyncio.run(run()) == {"playlists.json"}
+
+
+def test_a_replaced_directory_reports_what_the_new_one_holds(tmp_path: Path) -> None:
+    # `mv settings.new settings` after the old one was moved away: no event inside the new
+    # directory tells of its files, yet they are new to the service.
+    directory = tmp_path / "settings"
+    directory.mkdir()
+    (directory / "playlists.json").write_text("[]", encoding="utf-8")
+
+    async def run() -> list[tuple[str, ...]]:
+        calls: list[tuple[str, ...]] = []
+        reported = asyncio.Event()
+
+        def on_change(names: tuple[str, ...]) -> None:
+            calls.append(names)
+            reported.set()
+
+        watcher = DirectoryWatcher(directory, on_change)
+        task = asyncio.create_task(watcher.run())
+        try:
+            await asyncio.wait_for(watcher.ready.wait(), 5.0)
+            fresh = tmp_path / "settings.new"
+            fresh.mkdir()
+            (fresh / "track_links.json").write_text("[]", encoding="utf-8")
+            directory.rename(tmp_path / "settings.old")
+            fresh.rename(directory)
+            while ("track_links.json",) not in calls:
+                reported.clear()
+                await asyncio.wait_for(reported.wait(), 5.0)
+        finally:
+            watcher.stop()
+            await asyncio.wait_for(task, 5.0)
+        return calls
+
+    assert ("track_links.json",) in asyncio.run(run())
 
 
 def test_a_deleted_directory_sets_gone(tmp_path: Path) -> None:

@@ -62,6 +62,9 @@ class DirectoryWatcher:
                     continue
                 await (self._poll_directory() if self._poll else self._watch_directory())
                 failures = 0
+                if not self._stop.is_set() and (names := self._existing()):
+                    # The directory was replaced: what the new one holds is unseen.
+                    self._on_change(names)
             except (FileNotFoundError, RuntimeError, OSError) as exc:
                 # watchfiles raises while setting up (e.g. inotify's watch limit) without
                 # awaiting anything: retrying at once would block the event loop for good.
@@ -75,8 +78,10 @@ class DirectoryWatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
                 # Changes while not watching must not be lost.
-                self._on_change(tuple(sorted(
-                    n for n in self._names if (self.directory / n).exists())))
+                self._on_change(self._existing())
+
+    def _existing(self) -> tuple[str, ...]:
+        return tuple(sorted(n for n in self._names if (self.directory / n).exists()))
 
     async def _await_directory(self) -> None:
         parent = _existing_ancestor(self.directory.parent)
@@ -91,8 +96,7 @@ class DirectoryWatcher:
             if self.directory.is_dir():
                 log.info("settings directory %s appeared", self.directory)
                 self.ready.clear()
-                self._on_change(tuple(sorted(
-                    n for n in self._names if (self.directory / n).exists())))
+                self._on_change(self._existing())
                 return
             if _existing_ancestor(self.directory.parent) != parent:
                 return
