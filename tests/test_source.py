@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -186,10 +188,24 @@ def test_old_saved_items_file_is_read(tmp_path: Path) -> None:
     assert ids(snapshot) == ["old"]
 
 
-def _age(path: Path, seconds: float = 60.0) -> None:
-    """Make `path` look modified `seconds` ago (old enough for its stamp to be trusted)."""
-    stat = path.stat()
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float = 60.0) -> None:
+    """Let the source's clock run `seconds` ahead: every file looks old enough for its stamp
+    to be trusted. (A file's ctime cannot be set back, so the clock moves instead.)"""
+    real = time.time_ns
+    monkeypatch.setattr(source_module, "time",
+                        SimpleNamespace(time_ns=lambda: real() + int(seconds * 1e9)))
+
+
+def _after_ctime_of(path: Path, deadline_s: float = 5.0) -> None:
+    """Return once the file system's clock has moved past `path`'s ctime (a coarse tick)."""
+    probe = path.with_name(".probe")
+    deadline = time.monotonic() + deadline_s
+    while True:
+        probe.write_bytes(b"")
+        if probe.stat().st_ctime_ns > path.stat().st_ctime_ns:
+            probe.unlink()
+            return
+        assert time.monotonic() < deadline, "the file system's ctime did not move"
 
 
 def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -206,8 +222,7 @@ def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_unchanged_old_files_are_not_parsed_again(settings_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (SAVED_ITEMS, PLAYLISTS, TRACK_LINKS):
-        _age(settings_dir / name)
+    _later(monkeypatch)
     parsed = _count_parses(monkeypatch)
     source = LibrarySource(settings_dir)
     first = source.read()
@@ -220,11 +235,11 @@ def test_unchanged_old_files_are_not_parsed_again(settings_dir: Path,
 def test_a_changed_file_is_parsed_again_even_with_an_old_mtime(
         settings_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = settings_dir / SAVED_ITEMS
-    for name in (SAVED_ITEMS, PLAYLISTS, TRACK_LINKS):
-        _age(settings_dir / name)
+    _later(monkeypatch)
     source = LibrarySource(settings_dir)
     source.read()
     before = path.stat().st_mtime_ns
+    _after_ctime_of(path)
     write(settings_dir, SAVED_ITEMS, saved("q1", "p2"))  # the same size as before
     os.utime(path, ns=(before, before))  # same mtime: only ctime tells
     parsed = _count_parses(monkeypatch)
@@ -234,6 +249,19 @@ def test_a_changed_file_is_parsed_again_even_with_an_old_mtime(
 
 def test_recently_written_files_are_always_parsed(settings_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    source = LibrarySource(settings_dir)
+    source.read()
+    parsed = _count_parses(monkeypatch)
+    source.read()
+    assert sorted(parsed) == ["playlists", "saved_items", "track_links"]
+
+
+def test_a_fresh_copy_with_an_old_mtime_is_parsed_again(settings_dir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # `cp -p` and `rsync -t` keep the source's old mtime; the change is as fresh as its ctime.
+    for name in (SAVED_ITEMS, PLAYLISTS, TRACK_LINKS):
+        stat = (settings_dir / name).stat()
+        os.utime(settings_dir / name, ns=(stat.st_atime_ns, stat.st_mtime_ns - 60 * 10**9))
     source = LibrarySource(settings_dir)
     source.read()
     parsed = _count_parses(monkeypatch)

@@ -54,8 +54,8 @@ class AckWindow:
     async def _wait_until(self, low_water: int) -> None:
         """Wait until at most `low_water` publishes are unacknowledged.
 
-        Refilling from half-empty rather than per PUBACK wakes this task once per half
-        window; no PUBACK for `PUBACK_TIMEOUT` means the broker is gone.
+        The publishing loop waits for one free slot at a time, so the window stays full;
+        no PUBACK for `PUBACK_TIMEOUT` means the broker is gone.
         """
         if len(self._pending) <= low_water:
             return

@@ -9,7 +9,7 @@ from pathlib import Path
 from .config import Settings
 from .discovery import Topics
 from .entities import resolve
-from .ledger import ledger_slugs, read_ledger, write_ledger
+from .ledger import ledger_topics, read_ledger, write_ledger
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
 from .report import entity_table, summary, write_manifest
@@ -43,7 +43,7 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
         async with BrokerSession(settings.mqtt) as session:
             result = await run_sync(
                 session, topics, snapshot, plex, bridge=settings.bridge_entities,
-                published_before=ledger_slugs(settings.settings_dir, topics.node_id))
+                earlier_topics=ledger_topics(settings.settings_dir, topics))
             await session.set_status(True)
     except BrokerError as exc:
         log.error("%s", exc)
@@ -67,10 +67,9 @@ async def dry_run(settings: Settings) -> int:
     if settings.mqtt.url is not None:
         try:
             async with BrokerSession(settings.mqtt, read_only=True) as session:
-                slugs = [*(e.slug for e in resolve(snapshot.library).entities),
-                         *ledger_slugs(settings.settings_dir, topics.node_id)]
-                actual = (await read_ours(session, topics, slugs,
-                                          bridge=settings.bridge_entities)).found
+                slugs = [e.slug for e in resolve(snapshot.library).entities]
+                earlier = ledger_topics(settings.settings_dir, topics)
+                actual = (await read_ours(session, topics, slugs, earlier)).found
         except BrokerError as exc:
             log.error("%s", exc)
             return 1

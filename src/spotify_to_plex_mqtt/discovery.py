@@ -64,6 +64,11 @@ class Topics:
         # in place, keeping the user's customisations, instead of creating a new one.
         return f"{self.node_id}_item_{item_id}"
 
+    def legacy_item_topics(self, item_id: str) -> tuple[str, ...]:
+        """Where the original service's layouts kept an item's config and state."""
+        return (self.config(f"item_{item_id}"), f"{self.topic_prefix}/items/{item_id}",
+                f"{self.node_id}/items/{item_id}/state")
+
     @property
     def legacy_state_prefixes(self) -> tuple[str, ...]:
         """Where the newest original service kept state topics (`spotify_to_plex/...`)."""

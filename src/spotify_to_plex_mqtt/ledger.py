@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .entities import Entity
+from .discovery import Topics
+from .entities import Entity, item_slug
 from .files import write_json_atomic
 from .library import LEDGER
 
@@ -49,11 +50,27 @@ def read_ledger(settings_dir: Path) -> tuple[LedgerEntry, ...]:
     return tuple(entries)
 
 
-def ledger_slugs(settings_dir: Path, node_id: str) -> list[str]:
-    """Slugs of the items the ledger says were published (its newer format only)."""
-    prefix = f"sensor.{node_id}_item_"
-    return [entry.entity_id.removeprefix(prefix) for entry in read_ledger(settings_dir)
-            if entry.entity_id.startswith(prefix)]
+def ledger_topics(settings_dir: Path, topics: Topics) -> list[str]:
+    """Topics the runs the ledger records (ours or the original's) may have left retained.
+
+    They are read by name when the broker cuts a wildcard read short, so that the topics of
+    items removed since are found and cleared.
+    """
+    prefix = f"sensor.{topics.node_id}_item_"
+    found: list[str] = []
+    for entry in read_ledger(settings_dir):
+        slug = entry.entity_id.removeprefix(prefix) if entry.entity_id.startswith(prefix) \
+            else item_slug(entry.id)
+        if slug:
+            found += (topics.item_state(slug), topics.config(topics.item_object_id(slug)))
+        found += topics.legacy_item_topics(entry.id)
+    return [t for t in dict.fromkeys(found) if _plain_topic(t)]
+
+
+def _plain_topic(topic: str) -> bool:
+    # An id from the file may hold wildcards or NUL: as a subscription filter that matches
+    # other topics, or makes the broker drop the connection.
+    return not any(c in topic for c in "+#\0") and len(topic.encode()) <= 65535
 
 
 def write_ledger(settings_dir: Path, entities: Iterable[Entity], node_id: str) -> bool:

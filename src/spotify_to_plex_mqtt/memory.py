@@ -16,10 +16,13 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
     # The process's own symbols include the C library's. Only glibc has malloc_trim: with
     # musl (Alpine) or on macOS this does nothing; Windows has no CDLL(None).
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError, TypeError):
         return None
-    return trim
+    trim.argtypes = [ctypes.c_size_t]  # int malloc_trim(size_t pad)
+    trim.restype = ctypes.c_int
+    function: Callable[[int], int] = trim
+    return function
 
 
 _malloc_trim = _load_malloc_trim()

@@ -13,7 +13,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 from . import __version__
@@ -36,14 +36,14 @@ from .events import (
     SyncStarted,
 )
 from .httpserver import HttpServer, HttpServerError
-from .ledger import ledger_slugs, write_ledger
+from .ledger import ledger_topics, write_ledger
 from .memory import release_free_memory
 from .metrics import Metrics
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
 from .scheduler import Batch, Scheduler
 from .source import LibrarySource
-from .sync import SyncResult, run_sync
+from .sync import SyncResult, expected_topics, run_sync
 from .watch import DirectoryWatcher
 
 log = logging.getLogger(__name__)
@@ -239,11 +239,13 @@ class Service:
             # their pages (its high-water mark) until the next sync.
             release_free_memory()
 
-    async def _published_before(self) -> list[str]:
+    def _earlier_topics(self) -> Iterator[str]:
+        """Topics earlier runs may have left: the ledger's (rewritten only after a complete
+        sync, so it still names what a sync with an unreadable file kept) and the last
+        sync's. Lazy: only a sync that reads the broker needs them."""
+        yield from ledger_topics(self.settings.settings_dir, self.topics)
         if self.last_result is not None:
-            return [e.slug for e in self.last_result.entities]
-        return await asyncio.to_thread(ledger_slugs, self.settings.settings_dir,
-                                       self.topics.node_id)
+            yield from expected_topics(self.topics, (e.slug for e in self.last_result.entities))
 
     async def _sync(self, batch: Batch, failures: int) -> int:
         """Run one sync for `batch`; returns the new count of consecutive failures."""
@@ -260,7 +262,7 @@ class Service:
                 raise BrokerError("not connected to the MQTT broker")
             result = await run_sync(session, self.topics, snapshot, self.plex,
                                     bridge=self.settings.bridge_entities,
-                                    published_before=await self._published_before(),
+                                    earlier_topics=self._earlier_topics(),
                                     keep_mirror=True, trust_mirror=batch.reasons == ("file",))
         except BrokerError as exc:
             failures += 1

@@ -20,7 +20,8 @@ def _stamp(path: Path) -> Stamp | None:
         st = path.stat()
     except OSError:
         return None
-    if time.time_ns() - st.st_mtime_ns < RACY_NS:
+    # ctime too: a copy that keeps the old mtime (cp -p, rsync -t) is still a fresh change.
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 

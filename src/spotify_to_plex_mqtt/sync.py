@@ -108,21 +108,23 @@ def explain_skips(resolution: Resolution, snapshot: Snapshot) -> Resolution:
     return replace(resolution, skipped=skipped)
 
 
-def expected_topics(topics: Topics, slugs: Iterable[str], *, bridge: bool = True) -> list[str]:
-    """Topics that may hold our retained messages: those of `slugs` and the fixed ones."""
+def expected_topics(topics: Topics, slugs: Iterable[str]) -> list[str]:
+    """Topics that may hold our retained messages: those of `slugs` and the fixed ones.
+
+    The bridge's topics are always among them: they must be found to be cleared when the
+    bridge entities were turned off.
+    """
     expected = [topics.categories_state, topics.config(topics.categories_object_id)]
     for slug in slugs:
         expected += [topics.item_state(slug), topics.config(topics.item_object_id(slug))]
-    if bridge:
-        expected += [*bridge_configs(topics), topics.bridge_state]
-    return expected
+    return [*expected, *bridge_configs(topics), topics.bridge_state]
 
 
-async def read_ours(session: BrokerSession, topics: Topics, slugs: Iterable[str], *,
-                    bridge: bool = True) -> Retained:
-    """Our retained messages on the broker; the topics of `slugs` are read by name if the
-    broker cut the wildcard read short."""
-    expected = expected_topics(topics, dict.fromkeys(slugs), bridge=bridge)
+async def read_ours(session: BrokerSession, topics: Topics, slugs: Iterable[str],
+                    earlier_topics: Iterable[str] = ()) -> Retained:
+    """Our retained messages on the broker; the topics of `slugs`, and `earlier_topics`, are
+    read by name if the broker cut the wildcard read short."""
+    expected = [*expected_topics(topics, dict.fromkeys(slugs)), *earlier_topics]
     return await session.scan(topics.scan_filters, topics.is_ours, topics.scan_marker_prefix,
                               expected=expected)
 
@@ -162,13 +164,14 @@ _CUT_SHORT = (
 
 async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
                    plex: PlexLink | None = None, *, bridge: bool = True,
-                   published_before: Iterable[str] = (), keep_mirror: bool = False,
+                   earlier_topics: Iterable[str] = (), keep_mirror: bool = False,
                    trust_mirror: bool = False) -> SyncResult:
     """Scan the broker, publish what differs, clear what is gone; QoS 1, counted on ack.
 
     Plex artwork is fetched while the broker is scanned; it only ever adds to entities.
-    `published_before` are slugs published by earlier runs (the ledger's): their topics are
-    read by name if the broker cuts the wildcard read short, so that removals are not missed.
+    `earlier_topics` may hold what earlier runs published (see `ledger.ledger_topics`): they
+    are read by name if the broker cuts the wildcard read short, so that removals are not
+    missed.
     With `keep_mirror`, the session keeps a mirror of what the broker holds afterwards; with
     `trust_mirror`, that mirror of an earlier sync on this connection stands in for the read,
     unless an input file cannot be read (withheld removals need the payloads).
@@ -182,9 +185,8 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
         resolution, actual, rendered = await _compare_with_mirror(
             topics, mirror, resolution, plex)
     else:
-        before = tuple(published_before)
-        scan = read_ours(session, topics, (*(e.slug for e in resolution.entities), *before),
-                         bridge=bridge)
+        before = await asyncio.to_thread(tuple, earlier_topics)  # may read the ledger
+        scan = read_ours(session, topics, (e.slug for e in resolution.entities), before)
         if plex is not None:
             read, resolution = await asyncio.gather(scan, plex.enrich(resolution))
         else:
