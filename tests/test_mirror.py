@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ import pytest
 
 from library_files import SettingsDir, varied_library
 from mosquitto import Mosquitto, retained
+from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.config import load_settings
 from spotify_to_plex_mqtt.discovery import UNCHANGED, Topics
 from spotify_to_plex_mqtt.mirror import STALE, Mirror
 from spotify_to_plex_mqtt.mqtt import BrokerSession
+from spotify_to_plex_mqtt.plexlink import PlexLink
 from spotify_to_plex_mqtt.retained import Retained
 from spotify_to_plex_mqtt.source import LibrarySource
 from spotify_to_plex_mqtt.sync import SyncResult, run_sync
@@ -101,3 +104,48 @@ def test_a_file_change_sync_trusts_the_mirror_and_leaves_the_broker_right(
     assert check.removed == 0
     state = retained(clean_broker, [TOPICS.item_state(slug_before[0])])
     assert b'"Relabelled"' in state[TOPICS.item_state(slug_before[0])]
+
+
+@pytest.mark.broker
+async def test_a_file_change_sync_carries_artwork_until_the_plex_settings_change(
+        clean_broker: Mosquitto, tmp_path: Path) -> None:
+    lib: SettingsDir = varied_library(tmp_path / "settings").write()
+    settings = load_settings(["--one-shot", "--settings-dir", str(lib.root)], {
+        "MQTT_BROKER_URL": clean_broker.url, "MQTT_USERNAME": clean_broker.username,
+        "MQTT_PASSWORD": clean_broker.password})
+    item = lib.labelled_ids[0]
+
+    def use_server(plex: PlexStandIn, server_id: str) -> None:
+        (lib.root / "plex.json").write_text(json.dumps(
+            {"uri": plex.url, "serverToken": plex.token, "id": server_id}), encoding="utf-8")
+
+    def servers(result: SyncResult) -> set[str]:
+        return {e.plex_server_id for e in result.entities}
+
+    async with PlexStandIn(playlists={"90001": "/thumb/jazz"}) as plex:
+        use_server(plex, "server-a")
+        link = PlexLink(lib.root, {})
+        source = LibrarySource(lib.root)
+        try:
+            async with BrokerSession(settings.mqtt) as session:
+                first = await run_sync(session, TOPICS, source.read(), link, keep_mirror=True)
+                asked = len(plex.log)
+                lib.relabel(item, "Relabelled")
+                carried = await run_sync(session, TOPICS, source.read(), link,
+                                         keep_mirror=True, trust_mirror=True)
+                assert len(plex.log) == asked  # the relabelled item's artwork was cached
+                use_server(plex, "server-b")
+                moved = await run_sync(session, TOPICS, source.read(), link,
+                                       keep_mirror=True, trust_mirror=True)
+        finally:
+            await link.aclose()
+
+    assert servers(first) == servers(carried) == {"server-a"}
+    assert 0 < carried.published <= 4
+    # Every entity's plex_uri names the new server: none was carried over from before.
+    assert servers(moved) == {"server-b"}
+    assert moved.published == len(moved.entities)  # every item state (a plex_uri each)
+    jazz = next(e for e in moved.entities if e.plex_key == "90001")
+    assert jazz.thumb == "/thumb/jazz"
+    state = retained(clean_broker, [TOPICS.item_state(jazz.slug)])
+    assert b"plex://server-b/90001" in state[TOPICS.item_state(jazz.slug)]

@@ -99,8 +99,10 @@ class ArtworkCache:
             for key in albums:
                 self._entries[("album", key)] = _Entry(found.get(key), stamp)
 
-    async def lookup(self, wanted: Mapping[str, Kind]) -> ArtworkResult:
+    async def lookup(self, wanted: Mapping[str, Kind], *, prune: bool = True) -> ArtworkResult:
         """Thumbs for `wanted` (rating key -> kind), asking Plex only for new or stale keys.
+
+        With `prune`, `wanted` is the whole library: expired entries of other keys go.
 
         Never raises for a Plex problem: the result carries it in `error`.
         """
@@ -127,7 +129,8 @@ class ArtworkCache:
                 missing.append(key)
             elif entry.thumb:
                 thumbs[key] = entry.thumb
-        self._prune(wanted)
+        if prune:
+            self._prune(wanted)
         return ArtworkResult(thumbs, tuple(missing), error, requests)
 
     def _prune(self, wanted: Mapping[str, Kind]) -> None:

@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal
 
 from .library import Library, SavedItem, plex_key
@@ -86,6 +87,13 @@ class Resolution:
         return Resolution(entities, self.skipped)
 
 
+def same_but_artwork(a: Entity, b: Entity) -> bool:
+    """Whether two entities differ at most in what Plex enrichment adds."""
+    return (a.id == b.id and a.slug == b.slug and a.name == b.name and a.category == b.category
+            and a.type == b.type and a.media_content_type == b.media_content_type
+            and a.plex_key == b.plex_key)
+
+
 def slugify(text: str) -> str:
     """Lower-case `[a-z0-9_]` form of `text`: valid in topics and Home Assistant entity ids."""
     return _NOT_SLUG.sub("_", text.lower()).strip("_")
@@ -108,15 +116,19 @@ def assign_slugs(ids: Iterable[str]) -> dict[str, str]:
     Ids that fold to the same slug (Spotify ids that differ only by case or punctuation) all
     get `_` and a hash of the exact id appended, so neither wins by the order it came in.
     """
-    groups: dict[str, set[str]] = defaultdict(set)
+    first: dict[str, str] = {}  # plain slug -> the first id folding to it
+    clashes: dict[str, set[str]] = defaultdict(set)
     for ident in ids:
-        groups[item_slug(ident) or short_hash(ident)].add(ident)
-    slugs: dict[str, str] = {}
-    for base, members in groups.items():
+        base = item_slug(ident) or short_hash(ident)
+        other = first.setdefault(base, ident)
+        if other != ident:
+            clashes[base].update((other, ident))
+    slugs = {ident: base for base, ident in first.items()}
+    for base, members in clashes.items():
         for ident in members:
-            slug = base if len(members) == 1 else f"{base}_{short_hash(ident)}"
+            slug = f"{base}_{short_hash(ident)}"
             # A hashed slug equal to some other id's plain slug needs one more round.
-            while slug in groups and slug != base:
+            while slug in first:
                 slug = f"{slug}_{short_hash(slug + ident)}"
             slugs[ident] = slug
     return slugs
@@ -140,16 +152,18 @@ def _plex_target(item: SavedItem, library: Library) -> tuple[MediaType, str] | s
 def resolve(library: Library, *, thumbs: Mapping[str, str] | None = None,
             plex_server_id: str = "") -> Resolution:
     """Entities for every labelled, mappable item; the rest as `Skipped` with a reason."""
-    labelled = [item for item in library.items if item.label.strip()]
     seen: dict[str, SavedItem] = {}
     skipped: list[Skipped] = []
-    for item in labelled:
+    for item in library.items:
+        if not item.label.strip():
+            continue
         if item.id in seen:
             skipped.append(Skipped(item.id, item.title, item.type,
                                    "duplicate id; the first entry is published"))
             continue
         seen[item.id] = item
     slugs = assign_slugs(seen)
+    thumbs = thumbs or {}
     entities: list[Entity] = []
     for item in seen.values():
         target = _plex_target(item, library)
@@ -157,10 +171,8 @@ def resolve(library: Library, *, thumbs: Mapping[str, str] | None = None,
             skipped.append(Skipped(item.id, item.title, item.type, target))
             continue
         media_type, key = target
-        entities.append(Entity(
-            id=item.id, slug=slugs[item.id], name=item.title, category=item.label,
-            type=item.type, media_content_type=media_type, plex_key=key,
-            thumb=(thumbs or {}).get(key, ""), plex_server_id=plex_server_id,
-        ))
-    entities.sort(key=lambda e: e.slug)
+        # Positional: this runs for every item on every sync.
+        entities.append(Entity(item.id, slugs[item.id], item.title, item.label, item.type,
+                               media_type, key, thumbs.get(key, ""), plex_server_id))
+    entities.sort(key=attrgetter("slug"))
     return Resolution(tuple(entities), tuple(skipped))

@@ -31,6 +31,9 @@ class Mirror:
         # What the payloads of a key's topics were rendered from (an entity, by slug), so
         # that an equal value need not be rendered again.
         self.sources: dict[str, Hashable] = {}
+        # What else they were rendered with (the Plex settings): sources are only
+        # comparable under the same context.
+        self.context: object = None
 
     def __len__(self) -> int:
         return len(self._digests)

@@ -39,6 +39,11 @@ class PlexLink:
     def error(self) -> str | None:
         return self._last_error
 
+    @property
+    def settings(self) -> PlexSettings | None:
+        """The settings in use (the last good ones)."""
+        return self._settings
+
     def client(self) -> PlexClient | None:
         return self._client
 
@@ -80,6 +85,15 @@ class PlexLink:
                                 entity.id)
         self.last = result
         return resolution.with_artwork(result.thumbs, server_id)
+
+    async def enrich_some(self, resolution: Resolution) -> Resolution:
+        """`enrich` for a few entities among many: the settings are not re-read, the cache
+        keeps the others' artwork, and Plex trouble was reported by the last `enrich`."""
+        if self._client is None or not resolution.entities:
+            return resolution
+        wanted = {e.plex_key: e.media_content_type for e in resolution.entities}
+        result = await self.cache.lookup(wanted, prune=False)
+        return resolution.with_artwork(result.thumbs, await self.cache.server_id())
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

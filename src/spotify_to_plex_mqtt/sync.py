@@ -9,10 +9,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from .bridge import bridge_configs, bridge_state
 from .discovery import UNCHANGED, Topics, render
-from .entities import Entity, Resolution, Skipped, resolve
+from .entities import Entity, Resolution, Skipped, resolve, same_but_artwork
 from .mirror import Mirror
 from .mqtt import BrokerSession
 from .plexlink import PlexLink
@@ -140,15 +141,45 @@ def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
     return resolution, reconcile(desired, actual, allow_removal=allow_removal)
 
 
+def _carried(mirror: Mirror, entities: tuple[Entity, ...], topics: Topics
+             ) -> tuple[list[Entity], list[Entity]]:
+    """Split entities into those rendered last time from the same data (the earlier, enriched
+    entity is carried over as it is) and the fresh ones."""
+    carried: list[Entity] = []
+    fresh: list[Entity] = []
+    sources = mirror.sources
+    for entity in entities:
+        old = sources.get(entity.slug)
+        if isinstance(old, Entity) and same_but_artwork(old, entity) \
+                and mirror.has(topics.item_state(entity.slug)):
+            carried.append(old)
+        else:
+            fresh.append(entity)
+    return carried, fresh
+
+
 async def _compare_with_mirror(topics: Topics, mirror: Mirror,
                                resolution: Resolution, plex: PlexLink | None
                                ) -> tuple[Resolution, dict[str, bytes], dict[str, bytes]]:
-    """Enrich, render what changed, and stand the mirror in for the broker: no read at all."""
+    """Enrich and render only what changed, and stand the mirror in for the broker.
+
+    An entity whose data is as last time keeps its artwork from then (a timer sync refreshes
+    artwork), unless the Plex settings changed since: then every entity is enriched again.
+    """
     if plex is not None:
+        await plex.refresh()
+    if plex is None or plex.settings == mirror.context:
+        carried, fresh = _carried(mirror, resolution.entities, topics)
+        if plex is not None and fresh:
+            fresh = list((await plex.enrich_some(Resolution(tuple(fresh), ()))).entities)
+        entities = tuple(sorted((*carried, *fresh), key=attrgetter("slug")))
+        resolution = Resolution(entities, resolution.skipped)
+    else:
         resolution = await plex.enrich(resolution)
 
     def unchanged(entity: Entity, state_topic: str, config_topic: str) -> bool:
-        return mirror.sources.get(entity.slug) == entity and mirror.has(state_topic) \
+        old = mirror.sources.get(entity.slug)
+        return (old is entity or old == entity) and mirror.has(state_topic) \
             and mirror.has(config_topic)
 
     rendered = render(topics, resolution.entities, Counter(), unchanged=unchanged)
@@ -208,6 +239,7 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
                                        on_ack=mirror.record if mirror is not None else None)
     if mirror is not None:
         mirror.sources = {e.slug: e for e in resolution.entities}
+        mirror.context = plex.settings if plex is not None else None
         session.mirror = mirror
     errors = list(snapshot.errors)
     if plan.withheld:
