@@ -37,7 +37,7 @@ from .events import (
 )
 from .httpserver import HttpServer, HttpServerError
 from .ledger import ledger_topics, write_ledger
-from .memory import release_free_memory
+from .memory import settle_after_sync
 from .metrics import Metrics
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
@@ -237,7 +237,7 @@ class Service:
                 self.scheduler.finished()
             # The sync's payloads are garbage now; without this the idle service keeps
             # their pages (its high-water mark) until the next sync.
-            release_free_memory()
+            settle_after_sync()
 
     def _earlier_topics(self) -> Iterator[str]:
         """Topics earlier runs may have left: the ledger's (rewritten only after a complete
