@@ -69,31 +69,37 @@ class PlexLink:
     async def enrich(self, resolution: Resolution) -> Resolution:
         """Entities with thumbs and playable `plex_uri`; Plex trouble never drops one."""
         await self.refresh()
-        if self._client is None or not resolution.entities:
-            return resolution
-        wanted = {e.plex_key: e.media_content_type for e in resolution.entities}
-        result = await self.cache.lookup(wanted)
-        server_id = await self.cache.server_id()
-        if result.error and (self.last is None or self.last.error != result.error):
-            log.warning("Plex: %s; keeping the artwork already known", result.error)
-        missing = set(result.missing)
-        if missing and (self.last is None or set(self.last.missing) != missing):
-            for entity in resolution.entities:
-                if entity.plex_key in missing:
-                    log.warning("Plex does not know key %s of %s %r (%s): fix its match in "
-                                "Spotify-to-Plex", entity.plex_key, entity.type, entity.name,
-                                entity.id)
-        self.last = result
-        return resolution.with_artwork(result.thumbs, server_id)
+        return await self._enrich(resolution, whole=True)
 
     async def enrich_some(self, resolution: Resolution) -> Resolution:
         """`enrich` for a few entities among many: the settings are not re-read, the cache
-        keeps the others' artwork, and Plex trouble was reported by the last `enrich`."""
+        keeps the others' artwork, and only what is new about these entities is reported."""
+        return await self._enrich(resolution, whole=False)
+
+    async def _enrich(self, resolution: Resolution, *, whole: bool) -> Resolution:
         if self._client is None or not resolution.entities:
             return resolution
         wanted = {e.plex_key: e.media_content_type for e in resolution.entities}
-        result = await self.cache.lookup(wanted, prune=False)
-        return resolution.with_artwork(result.thumbs, await self.cache.server_id())
+        result = await self.cache.lookup(wanted, prune=whole)
+        server_id = await self.cache.server_id()
+        last = self.last or ArtworkResult()
+        if result.error and last.error != result.error:
+            log.warning("Plex: %s; keeping the artwork already known", result.error)
+        missing = set(result.missing)
+        # A whole sync reports every missing key whenever the set changed; a partial one
+        # only those not reported yet.
+        report = (missing if missing != set(last.missing) else set()) if whole \
+            else missing - set(last.missing)
+        for entity in resolution.entities:
+            if entity.plex_key in report:
+                log.warning("Plex does not know key %s of %s %r (%s): fix its match in "
+                            "Spotify-to-Plex", entity.plex_key, entity.type, entity.name,
+                            entity.id)
+        # What the last sync knew, for the next report: a partial result adds to it.
+        self.last = result if whole else ArtworkResult(
+            last.thumbs, tuple(sorted(missing | set(last.missing))), result.error,
+            result.requests)
+        return resolution.with_artwork(result.thumbs, server_id)
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

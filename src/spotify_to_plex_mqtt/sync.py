@@ -143,15 +143,16 @@ def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
 
 def _carried(mirror: Mirror, entities: tuple[Entity, ...], topics: Topics
              ) -> tuple[list[Entity], list[Entity]]:
-    """Split entities into those rendered last time from the same data (the earlier, enriched
-    entity is carried over as it is) and the fresh ones."""
+    """Split entities into those rendered last time from the same data and with complete
+    artwork (the earlier, enriched entity is carried over as it is) and the rest: those
+    are enriched again, so that artwork Plex could not give then can come now."""
     carried: list[Entity] = []
     fresh: list[Entity] = []
     sources = mirror.sources
     for entity in entities:
         old = sources.get(entity.slug)
-        if isinstance(old, Entity) and same_but_artwork(old, entity) \
-                and mirror.has(topics.item_state(entity.slug)):
+        if isinstance(old, Entity) and old.thumb and old.plex_server_id \
+                and same_but_artwork(old, entity) and mirror.has(topics.item_state(entity.slug)):
             carried.append(old)
         else:
             fresh.append(entity)
@@ -168,14 +169,14 @@ async def _compare_with_mirror(topics: Topics, mirror: Mirror,
     """
     if plex is not None:
         await plex.refresh()
-    if plex is None or plex.settings == mirror.context:
-        carried, fresh = _carried(mirror, resolution.entities, topics)
-        if plex is not None and fresh:
-            fresh = list((await plex.enrich_some(Resolution(tuple(fresh), ()))).entities)
-        entities = tuple(sorted((*carried, *fresh), key=attrgetter("slug")))
-        resolution = Resolution(entities, resolution.skipped)
-    else:
-        resolution = await plex.enrich(resolution)
+        if plex.settings == mirror.context:
+            carried, fresh = _carried(mirror, resolution.entities, topics)
+            if fresh:
+                fresh = list((await plex.enrich_some(Resolution(tuple(fresh), ()))).entities)
+            entities = tuple(sorted((*carried, *fresh), key=attrgetter("slug")))
+            resolution = Resolution(entities, resolution.skipped)
+        else:
+            resolution = await plex.enrich(resolution)
 
     def unchanged(entity: Entity, state_topic: str, config_topic: str) -> bool:
         old = mirror.sources.get(entity.slug)
