@@ -36,6 +36,7 @@ class PlexStandIn:
     machine_id: str = "standin-machine-id"
     latency: float = 0.0
     strict_404: bool = False
+    failing_paths: set[str] = field(default_factory=set)  # answered 500 until removed
     log: list[Seen] = field(default_factory=list)
     max_in_flight: int = 0
     port: int = 0
@@ -101,6 +102,8 @@ class PlexStandIn:
             if self._fail_next > 0:
                 self._fail_next -= 1
                 return web.Response(status=self._fail_status, text="stand-in failure")
+            if request.path in self.failing_paths:
+                return web.Response(status=500, text="stand-in failure")
             if not token_ok:
                 return web.Response(status=401, text="Unauthorized")
             if not accept_json:

@@ -338,6 +338,21 @@ async def test_plex_down_keeps_cached_thumbs(plex: PlexStandIn) -> None:
         assert (back.error, back.thumbs) == (None, {**ALBUMS, "9": PLAYLISTS["9"]})
 
 
+async def test_a_failing_playlist_listing_does_not_keep_album_artwork_away(
+        plex: PlexStandIn) -> None:
+    plex.failing_paths.add("/playlists")
+    async with PlexClient(settings_for(plex), timeout=0.5, retries=0,
+                          backoff_base=0.01) as client:
+        cache = ArtworkCache(client)
+        result = await cache.lookup({"1": "album", "9": "playlist"})
+        assert result.thumbs == {"1": ALBUMS["1"]}
+        assert result.error is not None
+        assert "500" in result.error
+        plex.failing_paths.clear()
+        back = await cache.lookup({"1": "album", "9": "playlist"})
+    assert (back.thumbs, back.error) == ({"1": ALBUMS["1"], "9": PLAYLISTS["9"]}, None)
+
+
 async def test_auth_failure_in_lookup_is_reported_not_raised(plex: PlexStandIn) -> None:
     async with PlexClient(settings_for(plex, token="nope-nope")) as client:
         result = await ArtworkCache(client).lookup({"1": "album"})

@@ -84,20 +84,34 @@ class ArtworkCache:
         return now - entry.fetched_at >= ttl
 
     async def _fetch(self, client: PlexClient, playlists: list[str], albums: list[str]) -> None:
-        if playlists:
-            listing = await client.playlists()
-            stamp = self._clock()
-            # Keep the whole listing: a playlist wanted later is then already known.
-            for key, thumb in listing.items():
-                self._entries[("playlist", key)] = _Entry(thumb, stamp)
-            for key in playlists:
-                if key not in listing:
-                    self._entries[("playlist", key)] = _Entry(None, stamp)
-        if albums:
-            found = await client.metadata(albums)
-            stamp = self._clock()
-            for key in albums:
-                self._entries[("album", key)] = _Entry(found.get(key), stamp)
+        """Ask for both kinds at once; one failing does not keep the other's artwork away.
+        The first failure is raised once both are done."""
+        outcomes = await asyncio.gather(self._fetch_playlists(client, playlists),
+                                        self._fetch_albums(client, albums),
+                                        return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _fetch_playlists(self, client: PlexClient, playlists: list[str]) -> None:
+        if not playlists:
+            return
+        listing = await client.playlists()
+        stamp = self._clock()
+        # Keep the whole listing: a playlist wanted later is then already known.
+        for key, thumb in listing.items():
+            self._entries[("playlist", key)] = _Entry(thumb, stamp)
+        for key in playlists:
+            if key not in listing:
+                self._entries[("playlist", key)] = _Entry(None, stamp)
+
+    async def _fetch_albums(self, client: PlexClient, albums: list[str]) -> None:
+        if not albums:
+            return
+        found = await client.metadata(albums)
+        stamp = self._clock()
+        for key in albums:
+            self._entries[("album", key)] = _Entry(found.get(key), stamp)
 
     async def lookup(self, wanted: Mapping[str, Kind], *, prune: bool = True) -> ArtworkResult:
         """Thumbs for `wanted` (rating key -> kind), asking Plex only for new or stale keys.
