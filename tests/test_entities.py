@@ -251,3 +251,30 @@ def test_with_artwork_keeps_every_other_field() -> None:
     enriched = Resolution((entity,), ()).with_artwork({entity.plex_key: "/thumb"}, "server")
     assert enriched.entities == (dataclasses.replace(entity, thumb="/thumb",
                                                      plex_server_id="server"),)
+
+
+def test_resolve_reuses_a_previous_entity_only_for_the_same_data() -> None:
+    library = lib([playlist("p1"), playlist("p2"), playlist("p3"), album("a1")],
+                  playlists={"p1": "101", "p2": "102", "p3": "103"},
+                  track_links={"a1": "201"})
+    before = Resolution(resolve(library).entities, ()).with_artwork(
+        {"101": "/t/101", "102": "/t/102", "103": "/t/103", "201": "/t/201"}, "srv")
+    previous = {e.slug: e for e in before.entities}
+    changed = lib([playlist("p1"), playlist("p2", label="Blues"), playlist("p3", title="New"),
+                   album("a1")],
+                  playlists={"p1": "101", "p2": "102", "p3": "103"},
+                  track_links={"a1": "202"})  # a1 now maps to another Plex album
+
+    again = by_id(resolve(changed, previous=previous).entities)
+    old = by_id(before.entities)
+
+    assert again["p1"] is old["p1"]  # as published, with its artwork
+    assert again["p1"].thumb == "/t/101"
+    for ident in ("p2", "p3", "a1"):  # label, title, Plex key: new entities, no artwork yet
+        assert again[ident] is not old[ident]
+        assert (again[ident].thumb, again[ident].plex_server_id) == ("", "")
+    assert again["p2"].category == "Blues"
+    assert again["p3"].name == "New"
+    assert again["a1"].plex_key == "202"
+    # Without `previous`, nothing is reused.
+    assert resolve(changed).entities == resolve(changed, previous={}).entities

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from .library import Library, SavedItem, plex_key
 
@@ -87,13 +87,6 @@ class Resolution:
         return Resolution(entities, self.skipped)
 
 
-def same_but_artwork(a: Entity, b: Entity) -> bool:
-    """Whether two entities differ at most in what Plex enrichment adds."""
-    return (a.id == b.id and a.slug == b.slug and a.name == b.name and a.category == b.category
-            and a.type == b.type and a.media_content_type == b.media_content_type
-            and a.plex_key == b.plex_key)
-
-
 def slugify(text: str) -> str:
     """Lower-case `[a-z0-9_]` form of `text`: valid in topics and Home Assistant entity ids."""
     return _NOT_SLUG.sub("_", text.lower()).strip("_")
@@ -149,9 +142,21 @@ def _plex_target(item: SavedItem, library: Library) -> tuple[MediaType, str] | s
     return ("album", key) if key else f"uri {item.uri!r} is not a Plex library key"
 
 
+def _same_item(old: object, item: SavedItem, media_type: MediaType,
+               key: str) -> TypeGuard[Entity]:
+    return (type(old) is Entity and old.id == item.id and old.name == item.title
+            and old.category == item.label and old.type == item.type
+            and old.media_content_type == media_type and old.plex_key == key)
+
+
 def resolve(library: Library, *, thumbs: Mapping[str, str] | None = None,
-            plex_server_id: str = "") -> Resolution:
-    """Entities for every labelled, mappable item; the rest as `Skipped` with a reason."""
+            plex_server_id: str = "",
+            previous: Mapping[str, object] | None = None) -> Resolution:
+    """Entities for every labelled, mappable item; the rest as `Skipped` with a reason.
+
+    An item that `previous` (entities by slug) has with the same data is that entity, as it
+    is: with the artwork it had.
+    """
     seen: dict[str, SavedItem] = {}
     skipped: list[Skipped] = []
     for item in library.items:
@@ -171,8 +176,14 @@ def resolve(library: Library, *, thumbs: Mapping[str, str] | None = None,
             skipped.append(Skipped(item.id, item.title, item.type, target))
             continue
         media_type, key = target
+        slug = slugs[item.id]
+        if previous is not None:
+            old = previous.get(slug)
+            if _same_item(old, item, media_type, key):
+                entities.append(old)
+                continue
         # Positional: this runs for every item on every sync.
-        entities.append(Entity(item.id, slugs[item.id], item.title, item.label, item.type,
+        entities.append(Entity(item.id, slug, item.title, item.label, item.type,
                                media_type, key, thumbs.get(key, ""), plex_server_id))
     entities.sort(key=attrgetter("slug"))
     return Resolution(tuple(entities), tuple(skipped))

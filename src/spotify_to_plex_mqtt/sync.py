@@ -9,11 +9,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from operator import attrgetter
 
 from .bridge import bridge_configs, bridge_state
 from .discovery import UNCHANGED, Topics, render
-from .entities import Entity, Resolution, Skipped, resolve, same_but_artwork
+from .entities import Entity, Resolution, Skipped, resolve
+from .library import Library
 from .mirror import Mirror
 from .mqtt import BrokerSession
 from .plexlink import PlexLink
@@ -141,45 +141,34 @@ def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
     return resolution, reconcile(desired, actual, allow_removal=allow_removal)
 
 
-def _carried(mirror: Mirror, entities: tuple[Entity, ...], topics: Topics
-             ) -> tuple[list[Entity], list[Entity]]:
-    """Split entities into those rendered last time from the same data and with complete
-    artwork (the earlier, enriched entity is carried over as it is) and the rest: those
-    are enriched again, so that artwork Plex could not give then can come now."""
-    carried: list[Entity] = []
-    fresh: list[Entity] = []
-    sources = mirror.sources
-    for entity in entities:
-        old = sources.get(entity.slug)
-        if isinstance(old, Entity) and old.thumb and old.plex_server_id \
-                and same_but_artwork(old, entity) and mirror.has(topics.item_state(entity.slug)):
-            carried.append(old)
-        else:
-            fresh.append(entity)
-    return carried, fresh
-
-
-async def _compare_with_mirror(topics: Topics, mirror: Mirror,
-                               resolution: Resolution, plex: PlexLink | None
+async def _compare_with_mirror(topics: Topics, mirror: Mirror, library: Library,
+                               plex: PlexLink | None
                                ) -> tuple[Resolution, dict[str, bytes], dict[str, bytes]]:
-    """Enrich and render only what changed, and stand the mirror in for the broker.
+    """Resolve, enrich and render only what changed, and stand the mirror in for the broker.
 
-    An entity whose data is as last time keeps its artwork from then (a timer sync refreshes
-    artwork), unless the Plex settings changed since: then every entity is enriched again.
+    An item whose data is as last time is the entity rendered then, artwork included (a
+    timer sync refreshes artwork), unless the Plex settings changed since: then every
+    entity is enriched again. Entities without artwork are enriched again too, so that
+    artwork Plex could not give then can come now.
     """
     if plex is not None:
         await plex.refresh()
-        if plex.settings == mirror.context:
-            carried, fresh = _carried(mirror, resolution.entities, topics)
-            if fresh:
-                fresh = list((await plex.enrich_some(Resolution(tuple(fresh), ()))).entities)
-            entities = tuple(sorted((*carried, *fresh), key=attrgetter("slug")))
-            resolution = Resolution(entities, resolution.skipped)
-        else:
-            resolution = await plex.enrich(resolution)
+    carry = plex is None or plex.settings == mirror.context
+    sources = mirror.sources
+    resolution = resolve(library, previous=sources if carry else None)
+    if plex is not None and not carry:
+        resolution = await plex.enrich(resolution)
+    elif plex is not None:
+        fresh = tuple(e for e in resolution.entities if sources.get(e.slug) is not e
+                      or not (e.thumb and e.plex_server_id))
+        if fresh:
+            enriched = {e.slug: e for e in
+                        (await plex.enrich_some(Resolution(fresh, ()))).entities}
+            resolution = Resolution(tuple(enriched.get(e.slug, e)
+                                          for e in resolution.entities), resolution.skipped)
 
     def unchanged(entity: Entity, state_topic: str, config_topic: str) -> bool:
-        old = mirror.sources.get(entity.slug)
+        old = sources.get(entity.slug)
         return (old is entity or old == entity) and mirror.has(state_topic) \
             and mirror.has(config_topic)
 
@@ -210,13 +199,13 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
     """
     started = time.monotonic()
     warnings = list(snapshot.warnings)
-    resolution = resolve(snapshot.library)
     mirror = session.mirror if trust_mirror and snapshot.complete else None
     rendered: dict[str, bytes] | None = None
     if mirror is not None:
         resolution, actual, rendered = await _compare_with_mirror(
-            topics, mirror, resolution, plex)
+            topics, mirror, snapshot.library, plex)
     else:
+        resolution = resolve(snapshot.library)
         before = await asyncio.to_thread(tuple, earlier_topics)  # may read the ledger
         scan = read_ours(session, topics, (e.slug for e in resolution.entities), before)
         if plex is not None:
