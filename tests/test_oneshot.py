@@ -8,6 +8,7 @@ subprocess; the others call `app.one_shot` in-process.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -19,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from library_files import (
@@ -32,6 +34,7 @@ from library_files import (
     watch,
 )
 from mosquitto import Mosquitto, publish_retained, retained
+from spotify_to_plex_mqtt import mqtt as mqtt_module
 from spotify_to_plex_mqtt.app import one_shot
 from spotify_to_plex_mqtt.bridge import bridge_configs
 from spotify_to_plex_mqtt.config import Settings, load_settings
@@ -550,3 +553,19 @@ async def test_the_session_sends_small_publishes_without_waiting_for_tcp_acks(
         sock = paho.socket()
         assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+async def test_keepalive_pings_go_out_although_paho_is_looked_after_less_often(
+        clean_broker: Mosquitto, library: SettingsDir,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The override of aiomqtt's `_misc_loop` only takes effect while aiomqtt has that method.
+    assert "_misc_loop" in vars(aiomqtt.Client)
+    monkeypatch.setattr(mqtt_module, "KEEPALIVE", 1)
+    monkeypatch.setattr(mqtt_module, "MISC_INTERVAL", 0.2)
+    async with BrokerSession(settings_for(clean_broker, library).mqtt) as session:
+        wanted = f"Received PINGREQ from {session.client.identifier}"
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while wanted not in clean_broker.log_text():
+            assert asyncio.get_running_loop().time() < deadline, "no PINGREQ within 10 s"
+            await asyncio.sleep(0.05)
+        assert not session.closed.is_set()

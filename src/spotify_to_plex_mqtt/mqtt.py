@@ -17,6 +17,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.client import (
     MQTT_ERR_CONN_LOST,
     MQTT_ERR_NO_CONN,
+    MQTT_ERR_SUCCESS,
     topic_matches_sub,
 )
 
@@ -78,6 +79,25 @@ def _describe(exc: BaseException, settings: MqttSettings) -> str:
             "that the broker is running.")
 
 
+KEEPALIVE = 30
+# paho's keepalive bookkeeping (send PINGREQ, give up on a missing PINGRESP) needs a call
+# now and then; aiomqtt makes it every second, which wakes an idle service once a second.
+MISC_INTERVAL = 5.0
+
+
+class _Client(aiomqtt.Client):
+    """aiomqtt's client, with paho's keepalive bookkeeping every `MISC_INTERVAL` seconds.
+
+    A PINGREQ then goes out 30-35 s after the last packet, well within the broker's 1.5 x
+    keepalive (45 s). Overrides aiomqtt 2.x's `_misc_loop` (tests/test_oneshot.py checks
+    that it still exists).
+    """
+
+    async def _misc_loop(self) -> None:
+        while self._client.loop_misc() == MQTT_ERR_SUCCESS:  # noqa: ASYNC110 - a timer
+            await asyncio.sleep(MISC_INTERVAL)
+
+
 class BrokerSession:
     """One connection to the broker, with Last Will `offline` on the status topic.
 
@@ -106,7 +126,7 @@ class BrokerSession:
         url = self.settings.url
         assert url is not None
         password = self.settings.password.reveal() if self.settings.password else None
-        self._client = aiomqtt.Client(
+        self._client = _Client(
             url.host, url.port,
             username=self.settings.username, password=password,
             identifier=self._client_id,
@@ -123,7 +143,7 @@ class BrokerSession:
             # Nagle holds the second PUBLISH until the broker's delayed ACK of the first.
             # (Not applied to websockets: aiomqtt sees paho's wrapper, not the socket.)
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            timeout=10, keepalive=30, clean_session=True,
+            timeout=10, keepalive=KEEPALIVE, clean_session=True,
             logger=logging.getLogger("spotify_to_plex_mqtt.paho"),
         )
         self._client.pending_calls_threshold = self._max_inflight * 4
