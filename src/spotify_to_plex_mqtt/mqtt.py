@@ -79,6 +79,23 @@ def _describe(exc: BaseException, settings: MqttSettings) -> str:
             "that the broker is running.")
 
 
+class _LateAnswers(logging.Filter):
+    """aiomqtt logs an answer to a request it stopped waiting for (an UNSUBACK after the
+    read's timeout, when the broker's queue was full) as an error with a traceback. Here
+    that is expected: it becomes a debug line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.msg, str) and record.msg.startswith("Unexpected message ID")):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info = record.exc_text = None
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+PAHO_LOG = logging.getLogger("spotify_to_plex_mqtt.paho")
+PAHO_LOG.addFilter(_LateAnswers())
+
+
 KEEPALIVE = 30
 # paho's keepalive bookkeeping (send PINGREQ, give up on a missing PINGRESP) needs a call
 # now and then; aiomqtt makes it every second, which wakes an idle service once a second.
@@ -144,7 +161,7 @@ class BrokerSession:
             # (Not applied to websockets: aiomqtt sees paho's wrapper, not the socket.)
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             timeout=10, keepalive=KEEPALIVE, clean_session=True,
-            logger=logging.getLogger("spotify_to_plex_mqtt.paho"),
+            logger=PAHO_LOG,
         )
         self._client.pending_calls_threshold = self._max_inflight * 4
         try:
