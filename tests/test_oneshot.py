@@ -544,6 +544,21 @@ async def test_ledger_is_written_and_the_old_format_is_read(clean_broker: Mosqui
     assert set(read_ledger(library.root)) == {LedgerEntry(**e) for e in expected}
 
 
+async def test_odd_ids_in_the_ledger_never_cost_the_connection(
+        clean_broker: Mosquitto, library: SettingsDir) -> None:
+    # Ids are read by name as the original's topics; Mosquitto drops a client that
+    # subscribes to a filter with a control character or a noncharacter.
+    assert await one_shot(settings_for(clean_broker, library)) == 0
+    ledger = library.root / LEDGER
+    entries = json.loads(ledger.read_text())
+    odd = ["Tab\tId", "line\n", "del\u007f", "non\uffff", "wild+card", "#"]
+    ledger.write_text(json.dumps([*entries, *odd]), encoding="utf-8")
+    before = retained(clean_broker)
+
+    assert await one_shot(settings_for(clean_broker, library)) == 0
+    assert retained(clean_broker) == before
+
+
 async def test_the_session_sends_small_publishes_without_waiting_for_tcp_acks(
         clean_broker: Mosquitto, library: SettingsDir) -> None:
     # Nagle's algorithm would hold each PUBLISH after the first until the broker's delayed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,23 +55,35 @@ def ledger_topics(settings_dir: Path, topics: Topics) -> list[str]:
     """Topics the runs the ledger records (ours or the original's) may have left retained.
 
     They are read by name when the broker cuts a wildcard read short, so that the topics of
-    items removed since are found and cleared.
+    items removed since are found and cleared. The original's layouts are added only for
+    entries that are not in our own format: those our runs wrote, and cleared.
     """
     prefix = f"sensor.{topics.node_id}_item_"
     found: list[str] = []
     for entry in read_ledger(settings_dir):
-        slug = entry.entity_id.removeprefix(prefix) if entry.entity_id.startswith(prefix) \
-            else item_slug(entry.id)
+        slug = entry.entity_id.removeprefix(prefix)
+        if entry.entity_id.startswith(prefix) and _SLUG.fullmatch(slug):
+            found += (topics.item_state(slug), topics.config(topics.item_object_id(slug)))
+            continue
+        slug = item_slug(entry.id)
         if slug:
             found += (topics.item_state(slug), topics.config(topics.item_object_id(slug)))
-        found += topics.legacy_item_topics(entry.id)
-    return [t for t in dict.fromkeys(found) if _plain_topic(t)]
+        found += (t for t in topics.legacy_item_topics(entry.id) if _plain_topic(t))
+    return list(dict.fromkeys(found))
+
+
+_SLUG = re.compile(r"[a-z0-9_]+")
+# Not in a subscription filter: wildcards, and what Mosquitto refuses by dropping the
+# connection (control characters, Unicode noncharacters); surrogates cannot be UTF-8.
+_NOT_PLAIN = re.compile("[+#\\x00-\\x1f\\x7f-\\x9f\\ufdd0-\\ufdef\\ud800-\\udfff]")
 
 
 def _plain_topic(topic: str) -> bool:
-    # An id from the file may hold wildcards or NUL: as a subscription filter that matches
-    # other topics, or makes the broker drop the connection.
-    return not any(c in topic for c in "+#\0") and len(topic.encode()) <= 65535
+    """Whether `topic`, which holds an id from the file, is safe as an exact filter."""
+    # U+xxFFFE and U+xxFFFF are noncharacters in every plane.
+    if _NOT_PLAIN.search(topic) or any((ord(c) & 0xFFFE) == 0xFFFE for c in topic):
+        return False
+    return len(topic.encode()) <= 65535
 
 
 def write_ledger(settings_dir: Path, entities: Iterable[Entity], node_id: str) -> bool:
