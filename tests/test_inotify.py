@@ -59,26 +59,38 @@ def test_a_file_made_readable_or_touched_is_reported(tmp_path: Path, action: str
     assert asyncio.run(_names_after(tmp_path, action)) == {"playlists.json"}
 
 
-def test_a_write_by_a_writer_that_keeps_the_file_open_is_reported(tmp_path: Path) -> None:
-    async def run() -> set[str]:
-        seen: set[str] = set()
+def test_a_write_in_progress_is_not_reported_until_the_file_is_closed(
+        tmp_path: Path) -> None:
+    # A slow writer must not be read half-written: only the close reports the file.
+    async def run() -> list[set[str]]:
+        batches: list[set[str]] = []
         changed = asyncio.Event()
 
         def on_names(names: frozenset[str] | None) -> None:
-            seen.update(names or {"<overflow>"})
+            batches.append(set(names or {"<overflow>"}))
             changed.set()
 
-        with inotify.DirectoryEvents(tmp_path, on_names), \
-                open(tmp_path / "playlists.json", "w", encoding="utf-8") as open_file:  # noqa: ASYNC230
-            await asyncio.wait_for(changed.wait(), 5.0)  # the create
-            seen.clear()
-            changed.clear()
-            open_file.write("[]")
+        path = tmp_path / "playlists.json"
+        path.write_text("", encoding="utf-8")
+        with inotify.DirectoryEvents(tmp_path, on_names):
+            open_file = path.open("a", encoding="utf-8")
+            open_file.write("[")
             open_file.flush()
-            await asyncio.wait_for(changed.wait(), 5.0)
-            return seen
+            # A marker file written and closed after the flush: its event comes after any
+            # event of the flush, so when it is seen the flush would have been seen too.
+            (tmp_path / "marker").write_text("", encoding="utf-8")
+            while not any("marker" in b for b in batches):
+                changed.clear()
+                await asyncio.wait_for(changed.wait(), 5.0)
+            during = [b for b in batches if "playlists.json" in b]
+            open_file.write("]")
+            open_file.close()
+            while not any("playlists.json" in b for b in batches):
+                changed.clear()
+                await asyncio.wait_for(changed.wait(), 5.0)
+            return during
 
-    assert asyncio.run(run()) == {"playlists.json"}
+    assert asyncio.run(run()) == []
 
 
 def test_a_replaced_directory_reports_what_the_new_one_holds(tmp_path: Path) -> None:

@@ -134,6 +134,15 @@ async def test_a_file_change_sync_carries_artwork_until_the_plex_settings_change
                 carried = await run_sync(session, TOPICS, source.read(), link,
                                          keep_mirror=True, trust_mirror=True)
                 assert len(plex.log) == asked  # the relabelled item's artwork was cached
+                # Artwork due for its refresh is asked for again, unchanged items included.
+                plex.playlists["90001"] = "/thumb/jazz-new"
+                link.cache.refresh_after = 0.0
+                other = lib.labelled_ids[-1]
+                assert other != item
+                lib.relabel(other, "Relabelled too")  # any change; 90001's item is unchanged
+                refreshed = await run_sync(session, TOPICS, source.read(), link,
+                                           keep_mirror=True, trust_mirror=True)
+                link.cache.refresh_after = 24 * 3600.0
                 use_server(plex, "server-b")
                 moved = await run_sync(session, TOPICS, source.read(), link,
                                        keep_mirror=True, trust_mirror=True)
@@ -141,11 +150,12 @@ async def test_a_file_change_sync_carries_artwork_until_the_plex_settings_change
             await link.aclose()
 
     assert servers(first) == servers(carried) == {"server-a"}
+    assert {e.plex_key: e.thumb for e in refreshed.entities}["90001"] == "/thumb/jazz-new"
     assert 0 < carried.published <= 4
     # Every entity's plex_uri names the new server: none was carried over from before.
     assert servers(moved) == {"server-b"}
     assert moved.published == len(moved.entities)  # every item state (a plex_uri each)
     jazz = next(e for e in moved.entities if e.plex_key == "90001")
-    assert jazz.thumb == "/thumb/jazz"
+    assert jazz.thumb == "/thumb/jazz-new"
     state = retained(clean_broker, [TOPICS.item_state(jazz.slug)])
     assert b"plex://server-b/90001" in state[TOPICS.item_state(jazz.slug)]

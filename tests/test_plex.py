@@ -15,6 +15,7 @@ import pytest
 
 from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.artwork import ArtworkCache
+from spotify_to_plex_mqtt.entities import Entity, Resolution
 from spotify_to_plex_mqtt.plex import PlexClient
 from spotify_to_plex_mqtt.plex_settings import (
     PlexAuthError,
@@ -23,6 +24,7 @@ from spotify_to_plex_mqtt.plex_settings import (
     PlexUnavailable,
     load_plex_settings,
 )
+from spotify_to_plex_mqtt.plexlink import PlexLink
 from spotify_to_plex_mqtt.secret import Secret
 
 TOKEN = "tok-3f9a1c77e2"
@@ -403,3 +405,33 @@ async def test_another_server_starts_a_fresh_cache(plex: PlexStandIn) -> None:
         result = await cache.lookup({"1": "album"})
         assert (result.requests, result.thumbs) == (1, other_albums)
         assert await cache.server_id() == "other-id"
+
+
+async def test_each_key_plex_does_not_know_is_warned_about_once(
+        plex: PlexStandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    link = PlexLink(tmp_path, {"PLEX_URL": plex.url, "PLEX_TOKEN": TOKEN})
+    link.cache.recheck_missing_after = 0.0  # ask Plex again every time
+
+    def entity(key: str) -> Entity:
+        return Entity(f"id-{key}", f"slug{key}", f"Album {key}", "Jazz", "spotify-album",
+                      "album", key)
+
+    def warned() -> list[str]:
+        found = [r.getMessage() for r in caplog.records if "does not know key" in r.message]
+        caplog.clear()
+        return found
+
+    try:
+        await link.enrich(Resolution((entity("1"), entity("77")), ()))
+        assert [m.split()[5] for m in warned()] == ["77"]
+        await link.enrich_some(Resolution((entity("78"),), ()))  # a file-change sync
+        assert [m.split()[5] for m in warned()] == ["78"]
+        await link.enrich(Resolution((entity("1"), entity("77"), entity("78")), ()))
+        assert warned() == []  # both were reported already
+        plex.albums["77"] = "/thumb/77"  # matched in Plex at last
+        await link.enrich(Resolution((entity("1"), entity("78")), ()))
+        del plex.albums["77"]
+        await link.enrich(Resolution((entity("1"), entity("77"), entity("78")), ()))
+        assert [m.split()[5] for m in warned()] == ["77"]  # missing again: said again
+    finally:
+        await link.aclose()

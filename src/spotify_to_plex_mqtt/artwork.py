@@ -76,6 +76,10 @@ class ArtworkCache:
             self._bound = bound
         return client
 
+    def due(self, kind: Kind, key: str) -> bool:
+        """Whether a lookup of `key` would ask Plex (new, or its artwork has expired)."""
+        return self._due(kind, key, self._clock())
+
     def _due(self, kind: Kind, key: str, now: float) -> bool:
         entry = self._entries.get((kind, key))
         if entry is None:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-IN_MODIFY = 0x00000002  # also for writers that keep the file open
 IN_ATTRIB = 0x00000004  # touch, chmod: a file that could not be read may be readable now
+# A finished write, not every write() of it (IN_MODIFY): a slow writer would otherwise be
+# read half-written. A writer that keeps the file open is caught by the timer sync.
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_FROM = 0x00000040
 IN_MOVED_TO = 0x00000080
@@ -32,8 +33,7 @@ IN_IGNORED = 0x00008000
 IN_ONLYDIR = 0x01000000
 _NONBLOCK_CLOEXEC = os.O_NONBLOCK | os.O_CLOEXEC
 
-CHANGES = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
-           | IN_DELETE)
+CHANGES = IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_IGNORED
 _HEADER = struct.Struct("iIII")  # wd, mask, cookie, len
 

@@ -86,10 +86,7 @@ class PlexLink:
         if result.error and last.error != result.error:
             log.warning("Plex: %s; keeping the artwork already known", result.error)
         missing = set(result.missing)
-        # A whole sync reports every missing key whenever the set changed; a partial one
-        # only those not reported yet.
-        report = (missing if missing != set(last.missing) else set()) if whole \
-            else missing - set(last.missing)
+        report = missing - set(last.missing)  # each missing key once, until it is found
         for entity in resolution.entities:
             if entity.plex_key in report:
                 log.warning("Plex does not know key %s of %s %r (%s): fix its match in "

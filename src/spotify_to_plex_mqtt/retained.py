@@ -165,6 +165,7 @@ async def read_retained(connection: Connection, filters: Sequence[str], owned: O
                      wait_s=wait_s, found=result.found)
     result.recovered = max(0, len(result.found) - before)
     if result.recovered:
-        log.info("the broker cut its answer to a wildcard read short; %d retained messages "
-                 "were read by name instead", result.recovered)
+        log.info("%d retained messages were found only by reading their topics by name "
+                 "(the broker cut its answer to the wildcard read short, or they lie outside "
+                 "its filters)", result.recovered)
     return result

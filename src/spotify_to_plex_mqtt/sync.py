@@ -146,10 +146,10 @@ async def _compare_with_mirror(topics: Topics, mirror: Mirror, library: Library,
                                ) -> tuple[Resolution, dict[str, bytes], dict[str, bytes]]:
     """Resolve, enrich and render only what changed, and stand the mirror in for the broker.
 
-    An item whose data is as last time is the entity rendered then, artwork included (a
-    timer sync refreshes artwork), unless the Plex settings changed since: then every
-    entity is enriched again. Entities without artwork are enriched again too, so that
-    artwork Plex could not give then can come now.
+    An item whose data is as last time is the entity rendered then, artwork included,
+    unless the Plex settings changed since: then every entity is enriched again. Entities
+    without artwork, or whose artwork is due for a refresh, are enriched again too, so that
+    artwork Plex could not give then, or has changed since, comes now.
     """
     if plex is not None:
         await plex.refresh()
@@ -159,8 +159,10 @@ async def _compare_with_mirror(topics: Topics, mirror: Mirror, library: Library,
     if plex is not None and not carry:
         resolution = await plex.enrich(resolution)
     elif plex is not None:
+        due = plex.cache.due
         fresh = tuple(e for e in resolution.entities if sources.get(e.slug) is not e
-                      or not (e.thumb and e.plex_server_id))
+                      or not (e.thumb and e.plex_server_id)
+                      or due(e.media_content_type, e.plex_key))
         if fresh:
             enriched = {e.slug: e for e in
                         (await plex.enrich_some(Resolution(fresh, ()))).entities}
