@@ -487,6 +487,9 @@ def p4_change_latency(ctx: Context, size: int, debounce: float, trials: int) -> 
         f"{max((c.syncs for c in delivered), default=0)}; the sync itself took "
         f"{median([c.sync_seconds for c in delivered]) * 1000:.0f} ms (median)"
         + (f"; sync errors: {errors}" if errors else ""))
+    say("  P4 trials, write -> PUBACK / the sync's own time, ms: " + ", ".join(
+        f"{c.latency * 1000:.0f}/{c.sync_seconds * 1000:.0f}" for c in delivered
+        if c.latency is not None))
     rows = [
         Row(f"P4 {size} items: write -> PUBACK p50 / p95 (debounce {debounce:g} s)",
             f"{p50 * 1000:.0f} / {p95 * 1000:.0f} ms" if latencies else "-"),
