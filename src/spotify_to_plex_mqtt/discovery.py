@@ -59,6 +59,10 @@ class Topics:
     def item_object_id(self, slug: str) -> str:
         return f"{self.node_id}_item_{slug}"
 
+    def item_topics(self, slug: str) -> tuple[str, str]:
+        """An item's state topic and discovery config topic."""
+        return self.item_state(slug), self.config(self.item_object_id(slug))
+
     def item_unique_id(self, item_id: str) -> str:
         # The original service's unique_id (raw id): Home Assistant then updates its entity
         # in place, keeping the user's customisations, instead of creating a new one.
@@ -225,8 +229,7 @@ def render(topics: Topics, entities: Iterable[Entity],
     desired: dict[str, bytes] = {}
     counts: Counter[str] = Counter(extra_categories or {})
     for entity in entities:
-        state_topic = topics.item_state(entity.slug)
-        config_topic = topics.config(topics.item_object_id(entity.slug))
+        state_topic, config_topic = topics.item_topics(entity.slug)
         if unchanged is not None and unchanged(entity, state_topic, config_topic):
             desired[state_topic] = desired[config_topic] = UNCHANGED
         else:

@@ -58,17 +58,15 @@ def ledger_topics(settings_dir: Path, topics: Topics) -> list[str]:
     items removed since are found and cleared. The original's layouts are added only for
     entries that are not in our own format: those our runs wrote, and cleared.
     """
-    prefix = f"sensor.{topics.node_id}_item_"
+    prefix = f"sensor.{topics.item_object_id('')}"
     found: list[str] = []
     for entry in read_ledger(settings_dir):
-        slug = entry.entity_id.removeprefix(prefix)
-        if entry.entity_id.startswith(prefix) and _SLUG.fullmatch(slug):
-            found += (topics.item_state(slug), topics.config(topics.item_object_id(slug)))
-            continue
-        slug = item_slug(entry.id)
-        if slug:
-            found += (topics.item_state(slug), topics.config(topics.item_object_id(slug)))
-        found += (t for t in topics.legacy_item_topics(entry.id) if _plain_topic(t))
+        ours = entry.entity_id.removeprefix(prefix)
+        if not (entry.entity_id.startswith(prefix) and _SLUG.fullmatch(ours)):
+            ours = ""
+            found += (t for t in topics.legacy_item_topics(entry.id) if _plain_topic(t))
+        if slug := ours or item_slug(entry.id):
+            found += topics.item_topics(slug)
     return list(dict.fromkeys(found))
 
 

@@ -43,7 +43,7 @@ from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
 from .scheduler import Batch, Scheduler
 from .source import LibrarySource
-from .sync import SyncResult, expected_topics, run_sync
+from .sync import SyncResult, run_sync
 from .watch import DirectoryWatcher
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,8 @@ class Service:
         sync's. Lazy: only a sync that reads the broker needs them."""
         yield from ledger_topics(self.settings.settings_dir, self.topics)
         if self.last_result is not None:
-            yield from expected_topics(self.topics, (e.slug for e in self.last_result.entities))
+            for entity in self.last_result.entities:
+                yield from self.topics.item_topics(entity.slug)
 
     async def _sync(self, batch: Batch, failures: int) -> int:
         """Run one sync for `batch`; returns the new count of consecutive failures."""

@@ -117,7 +117,7 @@ def expected_topics(topics: Topics, slugs: Iterable[str]) -> list[str]:
     """
     expected = [topics.categories_state, topics.config(topics.categories_object_id)]
     for slug in slugs:
-        expected += [topics.item_state(slug), topics.config(topics.item_object_id(slug))]
+        expected += topics.item_topics(slug)
     return [*expected, *bridge_configs(topics), topics.bridge_state]
 
 
