@@ -13,6 +13,7 @@ import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS, error_string
 
 PUBACK_TIMEOUT = 30.0
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 class PublishFailed(Exception):
@@ -34,6 +35,7 @@ class AckWindow:
         self._freed = asyncio.Event()
         self._low_water = 0
         self._on_ack = on_ack
+        self._merging = False  # Nagle on, while a bulk is being sent
         self.acked = 0
 
     def _on_publish(self, chained: Callable[..., None] | None, client: Any, userdata: Any,
@@ -44,8 +46,8 @@ class AckWindow:
                 chained(client, userdata, mid, *rest)
             return
         self.acked += 1
-        if self._pending and len(self._pending) < self._size:
-            self._ack_at_once()  # the rest of a small burst: see `_ack_at_once`
+        if self._pending and not self._merging:
+            self._ack_at_once()  # more PUBACKs to come: see `_ack_at_once`
         if self._on_ack is not None:
             self._on_ack(*message)
         if len(self._pending) <= self._low_water:
@@ -80,6 +82,7 @@ class AckWindow:
         merging: fewer segments for the broker to read while its PUBACKs flow back.
         Turning `TCP_NODELAY` on again sends what is held at once.
         """
+        self._merging = on
         self._set(socket.TCP_NODELAY, 0 if on else 1)
 
     def _ack_at_once(self) -> None:
@@ -90,9 +93,8 @@ class AckWindow:
         kernel delays up to 40 ms when we have nothing to send. Set after a PUBACK was read,
         the option sends that pending ACK at once.
         """
-        quickack = getattr(socket, "TCP_QUICKACK", None)
-        if quickack is not None:
-            self._set(quickack, 1)
+        if _QUICKACK is not None:
+            self._set(_QUICKACK, 1)
 
     def _set(self, option: int, value: int) -> None:
         sock = self._paho.socket()
@@ -104,8 +106,7 @@ class AckWindow:
         paho = self._paho
         chained = paho.on_publish
         paho.on_publish = functools.partial(self._on_publish, chained)
-        bulk = len(messages) > self._size
-        if bulk:
+        if len(messages) > self._size:
             self._coalesce(True)
         try:
             for topic, payload in messages:
@@ -116,10 +117,10 @@ class AckWindow:
                 if info.rc != MQTT_ERR_SUCCESS:
                     raise PublishFailed(error_string(info.rc))
                 self._pending[info.mid] = (topic, payload)
-            if bulk:
-                self._coalesce(False)
+            if self._merging:
+                self._coalesce(False)  # before waiting: sends what Nagle holds
             await self._wait_until(0)
         finally:
-            if bulk:
+            if self._merging:
                 self._coalesce(False)
             paho.on_publish = chained
