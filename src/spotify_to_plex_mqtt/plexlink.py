@@ -66,9 +66,13 @@ class PlexLink:
         self._settings = settings
         self._client = PlexClient(settings) if settings is not None else None
 
-    async def enrich(self, resolution: Resolution) -> Resolution:
-        """Entities with thumbs and playable `plex_uri`; Plex trouble never drops one."""
-        await self.refresh()
+    async def enrich(self, resolution: Resolution, *, refresh: bool = True) -> Resolution:
+        """Entities with thumbs and playable `plex_uri`; Plex trouble never drops one.
+
+        The settings are re-read first, unless the caller just did (`refresh=False`).
+        """
+        if refresh:
+            await self.refresh()
         return await self._enrich(resolution, whole=True)
 
     async def enrich_some(self, resolution: Resolution) -> Resolution:
@@ -85,8 +89,8 @@ class PlexLink:
         last = self.last or ArtworkResult()
         if result.error and last.error != result.error:
             log.warning("Plex: %s; keeping the artwork already known", result.error)
-        missing = set(result.missing)
-        report = missing - set(last.missing)  # each missing key once, until it is found
+        missing, reported = set(result.missing), set(last.missing)
+        report = missing - reported  # each missing key once, until it is found
         for entity in resolution.entities:
             if entity.plex_key in report:
                 log.warning("Plex does not know key %s of %s %r (%s): fix its match in "
@@ -94,7 +98,7 @@ class PlexLink:
                             entity.id)
         # What the last sync knew, for the next report: a partial result adds to it.
         self.last = result if whole else ArtworkResult(
-            last.thumbs, tuple(sorted(missing | set(last.missing))), result.error,
+            last.thumbs, tuple(sorted(missing | reported)), result.error,
             result.requests)
         return resolution.with_artwork(result.thumbs, server_id)
 

@@ -141,6 +141,20 @@ def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
     return resolution, reconcile(desired, actual, allow_removal=allow_removal)
 
 
+async def _enrich_fresh(plex: PlexLink, resolution: Resolution,
+                        sources: Mapping[str, object]) -> Resolution:
+    """Enrich the entities that are not as rendered last time, lack artwork, or whose
+    artwork is due for its refresh; the others stay as they are."""
+    due = plex.cache.due
+    fresh = tuple(e for e in resolution.entities if sources.get(e.slug) is not e
+                  or not (e.thumb and e.plex_server_id) or due(e.media_content_type, e.plex_key))
+    if not fresh:
+        return resolution
+    enriched = {e.slug: e for e in (await plex.enrich_some(Resolution(fresh, ()))).entities}
+    return Resolution(tuple(enriched.get(e.slug, e) for e in resolution.entities),
+                      resolution.skipped)
+
+
 async def _compare_with_mirror(topics: Topics, mirror: Mirror, library: Library,
                                plex: PlexLink | None
                                ) -> tuple[Resolution, dict[str, bytes], dict[str, bytes]]:
@@ -151,23 +165,15 @@ async def _compare_with_mirror(topics: Topics, mirror: Mirror, library: Library,
     without artwork, or whose artwork is due for a refresh, are enriched again too, so that
     artwork Plex could not give then, or has changed since, comes now.
     """
+    sources = mirror.sources
     if plex is not None:
         await plex.refresh()
-    carry = plex is None or plex.settings == mirror.context
-    sources = mirror.sources
-    resolution = resolve(library, previous=sources if carry else None)
-    if plex is not None and not carry:
-        resolution = await plex.enrich(resolution)
-    elif plex is not None:
-        due = plex.cache.due
-        fresh = tuple(e for e in resolution.entities if sources.get(e.slug) is not e
-                      or not (e.thumb and e.plex_server_id)
-                      or due(e.media_content_type, e.plex_key))
-        if fresh:
-            enriched = {e.slug: e for e in
-                        (await plex.enrich_some(Resolution(fresh, ()))).entities}
-            resolution = Resolution(tuple(enriched.get(e.slug, e)
-                                          for e in resolution.entities), resolution.skipped)
+        if plex.settings != mirror.context:
+            resolution = await plex.enrich(resolve(library), refresh=False)
+        else:
+            resolution = await _enrich_fresh(plex, resolve(library, previous=sources), sources)
+    else:
+        resolution = resolve(library, previous=sources)
 
     def unchanged(entity: Entity, state_topic: str, config_topic: str) -> bool:
         old = sources.get(entity.slug)
