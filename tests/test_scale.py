@@ -176,7 +176,7 @@ def desired(lib: SettingsDir) -> dict[str, bytes]:
 
 
 def item_topics(entity: Entity) -> list[str]:
-    return [DEFAULT.item_state(entity.slug), DEFAULT.config(DEFAULT.item_object_id(entity.slug))]
+    return list(DEFAULT.item_topics(entity.slug))
 
 
 def assert_holds(got: Mapping[str, bytes], expected: Mapping[str, bytes],
