@@ -10,6 +10,7 @@ from typing import Any
 
 from . import __version__
 from .events import _KINDS
+from .webspec import PAGE_SCHEMAS, page_paths
 
 JSON = "application/json"
 
@@ -211,7 +212,8 @@ def openapi_spec(*, auth: bool) -> dict[str, Any]:
             "responses": {"200": _json("OpenAPI 3.0 document", {"type": "object"})},
         }},
     }
-    components: dict[str, Any] = {"schemas": SCHEMAS}
+    paths.update(page_paths(secured, unauthorized))
+    components: dict[str, Any] = {"schemas": {**SCHEMAS, **PAGE_SCHEMAS}}
     if auth:
         components["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
     return {
