@@ -15,5 +15,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  chromium fonts-dejavu-core >/dev/null
+  chromium fonts-dejavu-core fonts-noto-color-emoji >/dev/null
 command -v chromium >/dev/null 2>&1 || { echo "chromium did not install" >&2; exit 1; }

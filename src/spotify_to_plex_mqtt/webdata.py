@@ -75,7 +75,9 @@ def _counts(values: Iterable[str]) -> list[dict[str, Any]]:
 
 def library_view(entities: tuple[Entity, ...] | None, topics: Topics) -> dict[str, Any]:
     """Every published item, with the categories and kinds and their counts."""
-    rows = [item_row(e, topics) for e in entities or ()]
+    # By name, as people look for them (the entities come sorted by slug).
+    ordered = sorted(entities or (), key=lambda e: (e.name.casefold(), e.id))
+    rows = [item_row(e, topics) for e in ordered]
     return {
         "synced": entities is not None,
         "count": len(rows),

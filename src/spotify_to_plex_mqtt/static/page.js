@@ -110,6 +110,7 @@ function renderItems() {
   const total = state.library.items.length;
   $("result-count").textContent = `${state.filtered.length} of ${total} items`;
   $("page-info").textContent = `Page ${state.page + 1} of ${pages}`;
+  document.querySelector(".pager").hidden = pages === 1;
   $("prev").disabled = state.page === 0;
   $("next").disabled = state.page >= pages - 1;
   const empty = $("library-empty");
@@ -327,7 +328,10 @@ function askToken(message) {
 
 async function start() {
   try {
-    await Promise.all(Object.values(loaders).map((loader) => loader()));
+    // The library first: with API_TOKEN it needs the token, and nothing else is drawn
+    // before it answered (/status itself is open, as in the API).
+    await loaders.library();
+    await Promise.all([loaders.skipped(), loaders.activity(), loaders.status()]);
   } catch (error) {
     if (error instanceof AuthError) return askToken(state.token ? "That token is not right." : "");
     $("notice").textContent = `Could not load: ${error.message}`;

@@ -1,0 +1,355 @@
+"""The web page in a real browser (Debian's Chromium via Playwright) against the real
+service, a real Mosquitto and the Plex stand-in.
+
+Every wait is for a condition on the page or an event of the service, with a deadline.
+Screenshots of the views go to a temporary directory (or `WEB_SCREENSHOTS`), printed at
+the end of the first test.
+"""
+
+# ruff: noqa: S105 - made-up tokens whose absence from the browser is checked
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from library_files import VARIED_PUBLISHED, SettingsDir, big_library, varied_library
+from mosquitto import Mosquitto
+from plex_standin import PlexStandIn
+from spotify_to_plex_mqtt.discovery import Topics
+from spotify_to_plex_mqtt.library import SAVED_ITEMS
+from web_support import (
+    PLEX_TOKEN,
+    WIDE,
+    Running,
+    Screenshots,
+    Seen,
+    chromium,
+    png,
+    start_service,
+    write_plex_json,
+)
+
+pytestmark = pytest.mark.broker
+
+DEBOUNCE = 0.3
+API_TOKEN = "page-api-t0ken-for-the-browser"
+NOT_FOUND_THUMB = "/library/metadata/51003/thumb/1700000003"  # Plex has no image for it
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+async def plex() -> AsyncIterator[PlexStandIn]:
+    standin = PlexStandIn(token=PLEX_TOKEN, machine_id="standin-machine-0001")
+    standin.albums = {"51001": "/library/metadata/51001/thumb/1700000001",
+                      "51002": "/library/metadata/51002/thumb/1700000002",
+                      "51003": NOT_FOUND_THUMB,
+                      "48213": "/library/metadata/48213/thumb/1700000004"}
+    standin.playlists = {key: f"/playlists/{key}/composite/1700000100"
+                         for key in ("90001", "90002", "90004", "90005", "90010", "90011",
+                                     "90211")}
+    colours = [(200, 60, 60), (60, 160, 90), (60, 90, 200), (220, 170, 40), (150, 70, 190)]
+    for n, thumb in enumerate([*standin.albums.values(), *standin.playlists.values()]):
+        if thumb != NOT_FOUND_THUMB:
+            standin.images[thumb] = png(colours[n % len(colours)])
+    async with standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Screenshots:
+    target = os.environ.get("WEB_SCREENSHOTS")
+    directory = Path(target) if target else tmp_path_factory.mktemp("web-screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    return Screenshots(directory)
+
+
+def library_dir(root: Path, plex: PlexStandIn) -> SettingsDir:
+    """The varied library, one malformed saved item, and Plex configured by plex.json."""
+    lib = varied_library(root)
+    lib.items.append({"type": "spotify-playlist", "title": "No id here", "label": "Jazz"})
+    lib.write()
+    write_plex_json(root, plex)
+    return lib
+
+
+@pytest.fixture
+async def service(clean_broker: Mosquitto, tmp_path: Path, plex: PlexStandIn,
+                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Running, SettingsDir]]:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lib = library_dir(tmp_path / "settings", plex)
+    running = await start_service(clean_broker, lib.root, debounce=DEBOUNCE)
+    try:
+        yield running, lib
+    finally:
+        await running.stop()
+
+
+async def open_page(browser: Browser, url: str, view: str = "library") -> Page:
+    context = await browser.new_context(viewport=WIDE, color_scheme="light")
+    page = await context.new_page()
+    await page.goto(f"{url}/#{view}")
+    await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
+    return page
+
+
+async def all_rows(page: Page) -> list[dict[str, str]]:
+    """Every item row on every page of the list, paging with the Next button."""
+    rows: list[dict[str, str]] = []
+    while True:
+        rows += await page.eval_on_selector_all("#items li", """items => items.map(li => ({
+            id: li.dataset.id, category: li.dataset.category,
+            name: li.querySelector('.name').textContent,
+            entity: li.querySelector('.entity-id').textContent,
+            content: li.querySelector('.content-id').textContent,
+            img: li.querySelector('img').getAttribute('src'),
+            plex: li.querySelector('a') ? li.querySelector('a').href : ''}))""")
+        if await page.locator("#next").is_disabled():
+            return rows
+        await page.locator("#next").click()
+
+
+async def test_the_page_lists_published_and_skipped_items(
+        browser: Browser, service: tuple[Running, SettingsDir], plex: PlexStandIn,
+        screenshots: Screenshots) -> None:
+    running, _ = service
+    result = running.service.last_result
+    assert result is not None and len(result.entities) == VARIED_PUBLISHED
+    page = await open_page(browser, running.url)
+    await expect(page.locator("#result-count")).to_have_text(
+        f"{VARIED_PUBLISHED} of {VARIED_PUBLISHED} items")
+    await expect(page.locator("#login")).to_be_hidden()  # no API_TOKEN: no question
+    rows = {row["id"]: row for row in await all_rows(page)}
+    topics = Topics(running.service.settings.mqtt.topic_prefix,
+                    running.service.settings.mqtt.discovery_prefix)
+    assert set(rows) == {e.id for e in result.entities}
+    for entity in result.entities:
+        row = rows[entity.id]
+        assert row["name"] == entity.name and row["category"] == entity.category
+        assert row["entity"] == f"sensor.{topics.item_object_id(entity.slug)}"
+        assert row["content"] == entity.media_content_id  # whatever the entity publishes
+        assert row["img"].startswith(f"/artwork/{entity.plex_key}?v=")
+        assert row["plex"].startswith("https://app.plex.tv/desktop/#!/server/standin-machine-0001/")
+    # Categories with counts; filtering by category, kind and name.
+    jazz = page.locator("#categories button[data-category='Jazz']")
+    await expect(jazz).to_have_text("Jazz 3")
+    await jazz.click()
+    await expect(page.locator("#items li")).to_have_count(3)
+    await page.locator("#kind").select_option("spotify-album")
+    await expect(page.locator("#items li .name")).to_have_text(["Kind Of Blue"])
+    await page.locator("#categories button[data-category='']").click()
+    await page.locator("#kind").select_option("")
+    await page.locator("#search").fill("road")
+    await expect(page.locator("#items li .name")).to_have_text(["Abbey Road", "Road Trip"])
+    await page.locator("#search").fill("")
+    # Artwork: a real image from Plex through the service, the placeholder where Plex has none.
+    images = await page.eval_on_selector_all("#items img", """imgs => Promise.all(imgs.map(
+        img => img.decode().then(() => [img.getAttribute('src'), img.naturalWidth])))""")
+    sizes = dict(images)
+    missing = next(e for e in result.entities if e.thumb == NOT_FOUND_THUMB)
+    assert {src.split("?")[0]: w for src, w in sizes.items()}[f"/artwork/{missing.plex_key}"] == 240
+    assert sorted(set(sizes.values())) == [8, 240]  # 8 px stand-in PNGs, the 240 px SVG
+    assert any("/photo/:/transcode" in p for p in plex.paths())
+    # The copy button puts the playable id on the clipboard.
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    first = page.locator("#items li").first
+    await first.get_by_role("button").click()
+    await expect(first.get_by_role("button")).to_have_text("Copied")
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert copied == await first.locator(".content-id").text_content()
+    await screenshots.take(page, "library")
+    # Skipped: the labelled album without a Plex match, with its reason and the fix in words.
+    await page.get_by_role("link", name="Skipped").click()
+    row = page.locator("#skipped-rows tr[data-id='0ETFjACtuP2ADo6LFhL6HN']")
+    await expect(row.locator(".reason")).to_have_text("no Plex album in track_links.json")
+    await expect(row.locator(".fix")).to_contain_text("Match this album in Plex")
+    saved = page.locator(f".file[data-file='{SAVED_ITEMS}']")
+    await expect(saved.locator("summary")).to_have_text("1 malformed entry skipped")
+    await expect(saved.locator("li")).to_contain_text(["'id' is missing or not text"])
+    await screenshots.take(page, "skipped")
+    await page.get_by_role("link", name="Health").click()
+    await expect(page.locator("#h-broker")).to_contain_text("Connected")
+    await expect(page.locator("#history-rows tr").first.locator(".trigger")).to_have_text("start")
+    await screenshots.take(page, "health")
+    print(f"\nscreenshots: {screenshots.directory}")
+
+
+async def test_relabelling_moves_the_item_on_the_open_page(
+        browser: Browser, service: tuple[Running, SettingsDir]) -> None:
+    running, lib = service
+    page = await open_page(browser, running.url)
+    row = page.locator("#items li[data-id='37i9dQZF1DWZeKCadgRdKQ']")  # Deep Focus, "Focus"
+    await expect(row).to_have_attribute("data-category", "Focus")
+    await page.evaluate("window.notReloaded = true")
+    started = time.monotonic()
+    lib.relabel("37i9dQZF1DWZeKCadgRdKQ", "Jazz")
+    await expect(row).to_have_attribute("data-category", "Jazz", timeout=10_000)
+    elapsed = time.monotonic() - started
+    assert elapsed < DEBOUNCE + 1.0, f"the page showed the new category after {elapsed:.2f} s"
+    assert await page.evaluate("window.notReloaded") is True
+    await expect(page.locator("#categories button[data-category='Jazz']")).to_have_text("Jazz 4")
+    await expect(page.locator("#categories button[data-category='Focus']")).to_have_count(0)
+    print(f"\nrelabel to page: {elapsed:.2f} s (debounce {DEBOUNCE} s)")
+
+
+async def test_a_half_written_file_shows_as_a_problem_until_fixed(
+        browser: Browser, service: tuple[Running, SettingsDir]) -> None:
+    running, lib = service
+    page = await open_page(browser, running.url, "health")
+    saved = lib.saved_items_path
+    good = saved.read_bytes()
+    saved.write_bytes(good[: len(good) // 2])  # as if Spotify-to-Plex were still writing
+    banner = page.locator(f"#problems p[data-file='{SAVED_ITEMS}']")
+    await expect(banner).to_contain_text("invalid JSON at line", timeout=10_000)
+    state = page.locator(f"#file-rows tr[data-file='{SAVED_ITEMS}'] td").nth(1)
+    await expect(state).to_have_text("error")
+    # Nothing was removed: the library still shows every item.
+    await page.get_by_role("link", name="Library").click()
+    await expect(page.locator("#result-count")).to_have_text(
+        f"{VARIED_PUBLISHED} of {VARIED_PUBLISHED} items")
+    saved.write_bytes(good)
+    await expect(page.locator("#problems")).to_be_hidden(timeout=10_000)
+    await expect(state).to_have_text("ok")
+
+
+async def test_sync_now_triggers_a_sync_seen_in_the_history(
+        browser: Browser, service: tuple[Running, SettingsDir]) -> None:
+    running, _ = service
+    page = await open_page(browser, running.url, "health")
+    history = page.locator("#history-rows tr")
+    await expect(history).to_have_count(1)
+    before = len(running.syncs())
+    await page.get_by_role("button", name="Sync now").click()
+    await expect(page.locator("#notice")).to_contain_text("requested")
+    await expect(history).to_have_count(2, timeout=10_000)
+    await expect(history.first.locator(".trigger")).to_have_text("http")
+    assert [s.reasons for s in running.syncs()[before:]] == [("http",)]
+
+
+async def test_with_an_api_token_nothing_shows_before_it_is_entered(
+        browser: Browser, clean_broker: Mosquitto, tmp_path: Path, plex: PlexStandIn,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lib = library_dir(tmp_path / "settings", plex)
+    running = await start_service(clean_broker, lib.root, token=API_TOKEN)
+    try:
+        context = await browser.new_context(viewport=WIDE)
+        page = await context.new_page()
+        seen = Seen()
+        seen.attach(page)
+        await page.goto(running.url)
+        await expect(page.locator("#login")).to_be_visible()
+        await seen.settle()
+        # Nothing of the library, the skipped items or the health is on the page.
+        body = await page.locator("body").inner_text()
+        assert "Jazz Classics" not in body and "Not Yet Matched" not in body, body
+        assert await page.locator("#items li, #skipped-rows tr, #file-rows tr").count() == 0
+        for view in ("library", "skipped", "health"):
+            await expect(page.locator(f"#view-{view}")).to_be_hidden()
+        await expect(page.get_by_role("button", name="Sync now")).to_be_hidden()
+        assert seen.statuses[f"{running.url}/library"] == 401
+        await page.locator("#token").fill("not-the-token")
+        await page.locator("#token").press("Enter")
+        await expect(page.locator("#login-error")).to_have_text("That token is not right.")
+        await page.locator("#token").fill(API_TOKEN)
+        await page.get_by_role("button", name="Open").click()
+        await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
+        await expect(page.locator("#result-count")).to_have_text(
+            f"{VARIED_PUBLISHED} of {VARIED_PUBLISHED} items")
+        # Kept for the browser session: a reload asks nothing, and Sync now is accepted.
+        await page.reload()
+        await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
+        await expect(page.locator("#login")).to_be_hidden()
+        await page.get_by_role("button", name="Sync now").click()
+        await expect(page.locator("#notice")).to_contain_text("requested")
+        await running.until(lambda: any("http" in s.reasons for s in running.syncs()),
+                            "the page's sync")
+    finally:
+        await running.stop()
+
+
+async def test_no_plex_token_anywhere_the_browser_sees(
+        browser: Browser, service: tuple[Running, SettingsDir], plex: PlexStandIn) -> None:
+    running, _ = service
+    context = await browser.new_context(viewport=WIDE)
+    page = await context.new_page()
+    seen = Seen()
+    seen.attach(page)
+    await page.goto(f"{running.url}/#library")
+    await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
+    await expect(page.locator("#items li")).to_have_count(VARIED_PUBLISHED)
+    await page.eval_on_selector_all("#items img", "imgs => Promise.all(imgs.map(i => i.decode()))")
+    for view in ("skipped", "health", "library"):
+        await page.get_by_role("link", name=view.capitalize()).click()
+        await expect(page.locator(f"#view-{view}")).to_be_visible()
+    await page.get_by_role("button", name="Sync now").click()
+    await running.until(lambda: any("http" in s.reasons for s in running.syncs()), "a sync")
+    await expect(page.locator("#history-rows tr")).to_have_count(2, timeout=10_000)
+    await seen.settle()
+    assert any("/artwork/" in url for url in seen.urls)
+    assert all(s.token_ok for s in plex.log if s.path.startswith("/photo"))  # it was used
+    sources = [await page.content(), *seen.urls, *seen.texts,
+               json.dumps(await context.cookies()),
+               await page.evaluate("JSON.stringify({...sessionStorage, ...localStorage})")]
+    assert len(seen.texts) > 20
+    for text in sources:
+        assert PLEX_TOKEN not in text
+
+
+async def test_the_page_reconnects_when_the_service_restarts(
+        browser: Browser, service: tuple[Running, SettingsDir], clean_broker: Mosquitto) -> None:
+    running, lib = service
+    page = await open_page(browser, running.url)
+    await page.evaluate("window.notReloaded = true")
+    port, prefix = running.port, running.service.settings.mqtt.topic_prefix
+    await running.stop()
+    await expect(page.locator("#live")).to_have_text("Reconnecting…", timeout=10_000)
+    again = await start_service(clean_broker, lib.root, port=port, prefix=prefix)
+    try:
+        await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
+        row = page.locator("#items li[data-id='37i9dQZF1DWZeKCadgRdKQ']")
+        lib.relabel("37i9dQZF1DWZeKCadgRdKQ", "Sleep")
+        await expect(row).to_have_attribute("data-category", "Sleep", timeout=10_000)
+        assert await page.evaluate("window.notReloaded") is True
+    finally:
+        await again.stop()
+
+
+async def test_ten_thousand_items_first_render(browser: Browser, fresh_mosquitto: Mosquitto,
+                                               tmp_path: Path,
+                                               record_property: pytest.RecordProperty) -> None:
+    lib = big_library(tmp_path / "settings", 10_000)
+    lib.write()
+    running = await start_service(fresh_mosquitto, lib.root)
+    try:
+        assert running.syncs()[0].entities == 10_000
+        context = await browser.new_context(viewport=WIDE)
+        page = await context.new_page()
+        await page.goto(running.url)
+        await expect(page.locator("#result-count")).to_have_text("10000 of 10000 items",
+                                                                 timeout=15_000)
+        first = await page.evaluate(
+            "performance.getEntriesByName('first-render')[0].startTime")
+        await expect(page.locator("#items li")).to_have_count(50)  # one page, not 10k rows
+        # Still responsive: a search over 10k names answers at once.
+        started = await page.evaluate("performance.now()")
+        await page.locator("#search").fill("Playlist 9999")
+        await expect(page.locator("#result-count")).to_have_text("1 of 10000 items")
+        search = await page.evaluate("performance.now()") - started
+        record_property("first_render_ms", round(first))
+        print(f"\n10k items: first render {first:.0f} ms after navigation, search {search:.0f} ms")
+        assert first < 3000, f"first render took {first:.0f} ms (goal: under 1 s)"
+    finally:
+        await running.stop()
