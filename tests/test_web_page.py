@@ -10,11 +10,10 @@ the end of the first test.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -121,28 +120,26 @@ async def all_rows(page: Page) -> list[dict[str, str]]:
         await page.locator("#next").click()
 
 
-async def test_the_page_lists_published_and_skipped_items(
-        browser: Browser, service: tuple[Running, SettingsDir], plex: PlexStandIn,
-        screenshots: Screenshots) -> None:
-    running, _ = service
+async def check_rows(page: Page, running: Running) -> None:
+    """Every published item, as the service has it: entity id, playable id, artwork, link."""
     result = running.service.last_result
-    assert result is not None and len(result.entities) == VARIED_PUBLISHED
-    page = await open_page(browser, running.url)
-    await expect(page.locator("#result-count")).to_have_text(
-        f"{VARIED_PUBLISHED} of {VARIED_PUBLISHED} items")
-    await expect(page.locator("#login")).to_be_hidden()  # no API_TOKEN: no question
+    assert result is not None
     rows = {row["id"]: row for row in await all_rows(page)}
     topics = Topics(running.service.settings.mqtt.topic_prefix,
                     running.service.settings.mqtt.discovery_prefix)
     assert set(rows) == {e.id for e in result.entities}
     for entity in result.entities:
         row = rows[entity.id]
-        assert row["name"] == entity.name and row["category"] == entity.category
+        assert (row["name"], row["category"]) == (entity.name, entity.category)
         assert row["entity"] == f"sensor.{topics.item_object_id(entity.slug)}"
         assert row["content"] == entity.media_content_id  # whatever the entity publishes
         assert row["img"].startswith(f"/artwork/{entity.plex_key}?v=")
-        assert row["plex"].startswith("https://app.plex.tv/desktop/#!/server/standin-machine-0001/")
-    # Categories with counts; filtering by category, kind and name.
+        assert row["plex"].startswith(
+            "https://app.plex.tv/desktop/#!/server/standin-machine-0001/")
+
+
+async def check_filters(page: Page) -> None:
+    """Categories with counts; filtering by category, kind and name."""
     jazz = page.locator("#categories button[data-category='Jazz']")
     await expect(jazz).to_have_text("Jazz 3")
     await jazz.click()
@@ -154,23 +151,35 @@ async def test_the_page_lists_published_and_skipped_items(
     await page.locator("#search").fill("road")
     await expect(page.locator("#items li .name")).to_have_text(["Abbey Road", "Road Trip"])
     await page.locator("#search").fill("")
-    # Artwork: a real image from Plex through the service, the placeholder where Plex has none.
+    await expect(page.locator("#items li")).to_have_count(VARIED_PUBLISHED)
+
+
+async def check_artwork(page: Page, running: Running, plex: PlexStandIn) -> None:
+    """A real image from Plex through the service; the placeholder where Plex has none."""
+    result = running.service.last_result
+    assert result is not None
     images = await page.eval_on_selector_all("#items img", """imgs => Promise.all(imgs.map(
         img => img.decode().then(() => [img.getAttribute('src'), img.naturalWidth])))""")
-    sizes = dict(images)
+    widths = {src.split("?")[0]: width for src, width in images}
     missing = next(e for e in result.entities if e.thumb == NOT_FOUND_THUMB)
-    assert {src.split("?")[0]: w for src, w in sizes.items()}[f"/artwork/{missing.plex_key}"] == 240
-    assert sorted(set(sizes.values())) == [8, 240]  # 8 px stand-in PNGs, the 240 px SVG
+    assert widths.pop(f"/artwork/{missing.plex_key}") == 240  # the placeholder SVG
+    assert set(widths.values()) == {8}  # the stand-in's 8 px PNGs
     assert any("/photo/:/transcode" in p for p in plex.paths())
-    # The copy button puts the playable id on the clipboard.
+
+
+async def check_copy(page: Page) -> None:
+    """The copy button puts the playable id on the clipboard."""
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     first = page.locator("#items li").first
     await first.get_by_role("button").click()
     await expect(first.get_by_role("button")).to_have_text("Copied")
     copied = await page.evaluate("navigator.clipboard.readText()")
     assert copied == await first.locator(".content-id").text_content()
-    await screenshots.take(page, "library")
-    # Skipped: the labelled album without a Plex match, with its reason and the fix in words.
+
+
+async def check_skipped(page: Page) -> None:
+    """The labelled album without a Plex match, with its reason and the fix in words; the
+    malformed entry under its file."""
     await page.get_by_role("link", name="Skipped").click()
     row = page.locator("#skipped-rows tr[data-id='0ETFjACtuP2ADo6LFhL6HN']")
     await expect(row.locator(".reason")).to_have_text("no Plex album in track_links.json")
@@ -178,6 +187,22 @@ async def test_the_page_lists_published_and_skipped_items(
     saved = page.locator(f".file[data-file='{SAVED_ITEMS}']")
     await expect(saved.locator("summary")).to_have_text("1 malformed entry skipped")
     await expect(saved.locator("li")).to_contain_text(["'id' is missing or not text"])
+
+
+async def test_the_page_lists_published_and_skipped_items(
+        browser: Browser, service: tuple[Running, SettingsDir], plex: PlexStandIn,
+        screenshots: Screenshots) -> None:
+    running, _ = service
+    page = await open_page(browser, running.url)
+    await expect(page.locator("#result-count")).to_have_text(
+        f"{VARIED_PUBLISHED} of {VARIED_PUBLISHED} items")
+    await expect(page.locator("#login")).to_be_hidden()  # no API_TOKEN: no question
+    await check_rows(page, running)
+    await check_filters(page)
+    await check_artwork(page, running, plex)
+    await check_copy(page)
+    await screenshots.take(page, "library")
+    await check_skipped(page)
     await screenshots.take(page, "skipped")
     await page.get_by_role("link", name="Health").click()
     await expect(page.locator("#h-broker")).to_contain_text("Connected")
@@ -254,7 +279,8 @@ async def test_with_an_api_token_nothing_shows_before_it_is_entered(
         await seen.settle()
         # Nothing of the library, the skipped items or the health is on the page.
         body = await page.locator("body").inner_text()
-        assert "Jazz Classics" not in body and "Not Yet Matched" not in body, body
+        assert "Jazz Classics" not in body, body
+        assert "Not Yet Matched" not in body, body
         assert await page.locator("#items li, #skipped-rows tr, #file-rows tr").count() == 0
         for view in ("library", "skipped", "health"):
             await expect(page.locator(f"#view-{view}")).to_be_hidden()
@@ -327,9 +353,9 @@ async def test_the_page_reconnects_when_the_service_restarts(
         await again.stop()
 
 
-async def test_ten_thousand_items_first_render(browser: Browser, fresh_mosquitto: Mosquitto,
-                                               tmp_path: Path,
-                                               record_property: pytest.RecordProperty) -> None:
+async def test_ten_thousand_items_first_render(
+        browser: Browser, fresh_mosquitto: Mosquitto, tmp_path: Path,
+        record_property: Callable[[str, object], None]) -> None:
     lib = big_library(tmp_path / "settings", 10_000)
     lib.write()
     running = await start_service(fresh_mosquitto, lib.root)

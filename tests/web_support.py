@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from mosquitto import Mosquitto
 from plex_standin import PlexStandIn
@@ -32,8 +32,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 PLEX_TOKEN = "PLEX-t0ken-that-must-never-reach-the-browser"  # noqa: S105 - made up
-NARROW = {"width": 390, "height": 844}
-WIDE = {"width": 1280, "height": 860}
+NARROW: ViewportSize = {"width": 390, "height": 844}
+WIDE: ViewportSize = {"width": 1280, "height": 860}
 
 
 def chromium_path() -> str:
@@ -65,7 +65,8 @@ def png(rgb: tuple[int, int, int], size: int = 8) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
     row = b"\x00" + bytes(rgb) * size
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(row * size)) + chunk(b"IEND", b""))
 
 
@@ -90,7 +91,8 @@ class Running:
 
     @property
     def port(self) -> int:
-        assert self.service.http is not None and self.service.http.bound_port is not None
+        assert self.service.http is not None
+        assert self.service.http.bound_port is not None
         return self.service.http.bound_port
 
     def record(self, event: Event) -> None:
