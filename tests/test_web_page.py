@@ -10,6 +10,7 @@ the end of the first test.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -20,7 +21,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from library_files import VARIED_PUBLISHED, SettingsDir, big_library, varied_library
-from mosquitto import Mosquitto
+from mosquitto import Mosquitto, connected_client
 from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.discovery import Topics
 from spotify_to_plex_mqtt.library import SAVED_ITEMS
@@ -249,8 +250,14 @@ async def test_a_half_written_file_shows_as_a_problem_until_fixed(
     await expect(state).to_have_text("ok")
 
 
+def publish_once(broker: Mosquitto, topic: str) -> None:
+    with connected_client(broker) as client:
+        client.publish(topic, b"online", qos=1).wait_for_publish(5.0)
+
+
 async def test_sync_now_triggers_a_sync_seen_in_the_history(
-        browser: Browser, service: tuple[Running, SettingsDir]) -> None:
+        browser: Browser, service: tuple[Running, SettingsDir], clean_broker: Mosquitto) -> None:
+    broker = clean_broker
     running, _ = service
     page = await open_page(browser, running.url, "health")
     history = page.locator("#history-rows tr")
@@ -261,6 +268,11 @@ async def test_sync_now_triggers_a_sync_seen_in_the_history(
     await expect(history).to_have_count(2, timeout=10_000)
     await expect(history.first.locator(".trigger")).to_have_text("http")
     assert [s.reasons for s in running.syncs()[before:]] == [("http",)]
+    # Home Assistant's birth message is counted on the health view.
+    await asyncio.to_thread(publish_once, broker,
+                            f"{running.service.settings.mqtt.discovery_prefix}/status")
+    await expect(page.locator("#h-ha")).to_contain_text("1 birth message seen",
+                                                        timeout=10_000)
 
 
 async def test_with_an_api_token_nothing_shows_before_it_is_entered(
