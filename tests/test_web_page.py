@@ -26,6 +26,7 @@ from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.discovery import Topics
 from spotify_to_plex_mqtt.library import SAVED_ITEMS
 from web_support import (
+    NARROW,
     PLEX_TOKEN,
     WIDE,
     Running,
@@ -90,7 +91,9 @@ async def service(clean_broker: Mosquitto, tmp_path: Path, plex: PlexStandIn,
                   monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Running, SettingsDir]]:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     lib = library_dir(tmp_path / "settings", plex)
-    running = await start_service(clean_broker, lib.root, debounce=DEBOUNCE)
+    # The default prefixes (the broker is cleared first): entity ids as users see them.
+    running = await start_service(clean_broker, lib.root, debounce=DEBOUNCE,
+                                  prefixes=("spotify-to-plex", "homeassistant"))
     try:
         yield running, lib
     finally:
@@ -351,10 +354,11 @@ async def test_the_page_reconnects_when_the_service_restarts(
     running, lib = service
     page = await open_page(browser, running.url)
     await page.evaluate("window.notReloaded = true")
-    port, prefix = running.port, running.service.settings.mqtt.topic_prefix
+    mqtt = running.service.settings.mqtt
+    port, prefixes = running.port, (mqtt.topic_prefix, mqtt.discovery_prefix)
     await running.stop()
     await expect(page.locator("#live")).to_have_text("Reconnecting…", timeout=10_000)
-    again = await start_service(clean_broker, lib.root, port=port, prefix=prefix)
+    again = await start_service(clean_broker, lib.root, port=port, prefixes=prefixes)
     try:
         await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
         row = page.locator("#items li[data-id='37i9dQZF1DWZeKCadgRdKQ']")
@@ -391,3 +395,48 @@ async def test_ten_thousand_items_first_render(
         assert first < 3000, f"first render took {first:.0f} ms (goal: under 1 s)"
     finally:
         await running.stop()
+
+
+async def tab_to(page: Page, selector: str, presses: int = 60) -> None:
+    """Press Tab until the element matching `selector` has the focus."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            assert outline != "none", f"{selector} has the focus but shows no outline"
+            return
+    raise AssertionError(f"{selector} cannot be reached with the Tab key")
+
+
+async def test_usable_on_a_phone_and_with_a_keyboard(
+        browser: Browser, service: tuple[Running, SettingsDir]) -> None:
+    running, _ = service
+    context = await browser.new_context(viewport=NARROW, color_scheme="dark")
+    page = await context.new_page()
+    await page.goto(f"{running.url}/#library")
+    await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
+    for view in ("library", "skipped", "health"):
+        await page.evaluate("(view) => { location.hash = view; }", view)
+        await expect(page.locator(f"#view-{view}")).to_be_visible()
+        overflow = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
+        assert overflow <= 0, f"the {view} view is {overflow} px wider than a phone's screen"
+    # With the keyboard only: views, search, category, copy and Sync now.
+    await page.evaluate("location.hash = 'library'")
+    await page.locator("body").focus()
+    await tab_to(page, "a[data-view='skipped']")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#view-skipped")).to_be_visible()
+    await tab_to(page, "a[data-view='library']")
+    await page.keyboard.press("Enter")
+    await tab_to(page, "#categories button[data-category='Rock']")
+    await page.keyboard.press("Space")
+    await expect(page.locator("#items li")).to_have_count(3)
+    await tab_to(page, "#search")
+    await page.keyboard.type("dark")
+    await expect(page.locator("#items li .name")).to_have_text(["The Dark Side of the Moon"])
+    await tab_to(page, "#items li button")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#items li button")).to_have_text("Copied")
+    await tab_to(page, "#sync-now")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#notice")).to_contain_text("requested")

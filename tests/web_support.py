@@ -128,14 +128,15 @@ class Running:
 
 
 async def start_service(broker: Mosquitto, directory: Path, *, token: str | None = None,
-                        port: int = 0, prefix: str | None = None,
+                        port: int = 0, prefixes: tuple[str, str] | None = None,
                         debounce: float = 0.3) -> Running:
     """The service on 127.0.0.1:`port` (0: a free one), after its first sync and with the
-    settings directory watched."""
-    tag = prefix or f"web-{uuid.uuid4().hex[:8]}"
+    settings directory watched; `prefixes` (topic, discovery) are unique ones if not given."""
+    tag = f"web-{uuid.uuid4().hex[:8]}"
+    topic, discovery = prefixes or (tag, f"ha-{tag}")
     env = {"MQTT_BROKER_URL": broker.url, "MQTT_USERNAME": broker.username,
-           "MQTT_PASSWORD": broker.password, "MQTT_TOPIC_PREFIX": tag,
-           "MQTT_DISCOVERY_PREFIX": f"ha-{tag}"}
+           "MQTT_PASSWORD": broker.password, "MQTT_TOPIC_PREFIX": topic,
+           "MQTT_DISCOVERY_PREFIX": discovery}
     if token:
         env["API_TOKEN"] = token
     settings = load_settings(["--settings-dir", str(directory), "--debounce", str(debounce),
