@@ -222,8 +222,8 @@ def openapi_spec(*, auth: bool) -> dict[str, Any]:
             "title": "spotify-to-plex-mqtt",
             "version": __version__,
             "description": "Control plane of the Spotify-to-Plex MQTT bridge. Reads are open; "
-                           "state-changing operations and the event stream need the bearer "
-                           "token when API_TOKEN is set.",
+                           "state-changing operations, the event stream and the web page's "
+                           "data need the bearer token when API_TOKEN is set.",
         },
         "paths": paths,
         "components": components,
