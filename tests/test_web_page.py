@@ -349,6 +349,21 @@ async def test_no_plex_token_anywhere_the_browser_sees(
         assert PLEX_TOKEN not in text
 
 
+async def test_plex_down_shows_placeholders_and_says_why(
+        browser: Browser, service: tuple[Running, SettingsDir], plex: PlexStandIn) -> None:
+    running, _ = service
+    await plex.stop()
+    page = await open_page(browser, running.url)
+    await expect(page.locator("#items li")).to_have_count(VARIED_PUBLISHED)  # none hidden
+    widths = await page.eval_on_selector_all(
+        "#items img", "imgs => Promise.all(imgs.map(i => i.decode().then(() => i.naturalWidth)))")
+    assert set(widths) == {240}  # the placeholder, for every item
+    await page.get_by_role("link", name="Health").click()
+    await page.get_by_role("button", name="Sync now").click()  # refreshes the health view
+    await expect(page.locator("#h-plex-error")).to_contain_text("cannot be reached",
+                                                                timeout=10_000)
+
+
 async def test_the_page_reconnects_when_the_service_restarts(
         browser: Browser, service: tuple[Running, SettingsDir], clean_broker: Mosquitto) -> None:
     running, lib = service

@@ -17,6 +17,7 @@ from aiohttp import test_utils, web
 
 from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.api import build_app
+from spotify_to_plex_mqtt.artwork import ArtworkResult
 from spotify_to_plex_mqtt.artwork_proxy import ArtworkProxy, DiskCache, sniff, transcode_path
 from spotify_to_plex_mqtt.discovery import Topics
 from spotify_to_plex_mqtt.entities import Entity
@@ -155,6 +156,18 @@ async def test_page_data_needs_the_token_and_the_page_does_not(
     missing = await client.get("/static/secrets.txt")
     assert missing.status == 404
     assert "error" in await missing.json()
+
+
+async def test_activity_says_why_plex_could_not_be_asked(
+        served: tuple[Client, PlexPlane]) -> None:
+    client, plane = served
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert (await (await client.get("/activity", headers=auth)).json())["plex"] == {
+        "last_error": None}
+    assert plane.plex is not None
+    plane.plex.last = ArtworkResult(error="Plex at 127.0.0.1:1 cannot be reached")
+    answer = await (await client.get("/activity", headers=auth)).json()
+    assert answer["plex"]["last_error"] == "Plex at 127.0.0.1:1 cannot be reached"
 
 
 def protocol_for(token: str) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class DiskCache:
         self.directory = directory
         self.limit = limit
         self._size: int | None = None
+        self._lock = threading.Lock()  # puts run in worker threads, several at once
 
     def _path(self, name: str) -> Path | None:
         return self.directory / name if self.directory is not None else None
@@ -77,6 +79,10 @@ class DiskCache:
         return data
 
     def put(self, name: str, data: bytes) -> None:
+        with self._lock:
+            self._put(name, data)
+
+    def _put(self, name: str, data: bytes) -> None:
         path = self._path(name)
         if path is None or self.directory is None:
             return
@@ -125,6 +131,7 @@ class ArtworkProxy:
         self._fetching: dict[str, asyncio.Future[bytes | None]] = {}
         self._down_until = 0.0
         self.fetches = 0
+        self.last_error: str | None = None  # why the last fetch from Plex failed
 
     @property
     def memory_size(self) -> int:
@@ -166,8 +173,10 @@ class ArtworkProxy:
                 data = await client.image(transcode_path(thumb))
             except PlexError as exc:
                 log.debug("artwork %s: %s", thumb, exc)
+                self.last_error = f"artwork: {exc}"
                 self._down_until = time.monotonic() + 5.0
                 return None
+            self.last_error = None
             if data is None or sniff(data) is None:
                 return None
             await asyncio.to_thread(self.disk.put, name, data)

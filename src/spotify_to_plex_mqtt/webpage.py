@@ -59,6 +59,7 @@ class _Page:
     dumps: Dumps
     activity: Activity
     artwork: ArtworkProxy
+    plex: PlexLink | None
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     _thumbs_of: tuple[Entity, ...] | None = None
     _thumbs: dict[str, str] = field(default_factory=dict)
@@ -132,7 +133,10 @@ async def _skipped(request: web.Request) -> web.Response:
 
 
 async def _activity(request: web.Request) -> web.Response:
-    return _json(request, request.app[PAGE].activity.to_dict())
+    page = request.app[PAGE]
+    last = page.plex.last if page.plex is not None else None
+    error = page.artwork.last_error or (last.error if last is not None else None)
+    return _json(request, {**page.activity.to_dict(), "plex": {"last_error": error}})
 
 
 async def _artwork(request: web.Request) -> web.Response:
@@ -154,12 +158,13 @@ async def _artwork(request: web.Request) -> web.Response:
 def add_page_routes(app: web.Application, plane: PagePlane, dumps: Dumps = json.dumps) -> None:
     """Register the page, its data routes and the artwork proxy on the API's `app`."""
     # The service's Plex link; the lighter planes of tests have none: placeholders only.
-    plex = getattr(plane, "plex", None)
-    client = plex.client if isinstance(plex, PlexLink) else (lambda: None)
-    disk = DiskCache(default_cache_dir() if isinstance(plex, PlexLink) else None)
+    found = getattr(plane, "plex", None)
+    plex = found if isinstance(found, PlexLink) else None
+    client = plex.client if plex is not None else (lambda: None)
+    disk = DiskCache(default_cache_dir() if plex is not None else None)
     activity = Activity()
     plane.bus.listen(activity.on_event)
-    app[PAGE] = _Page(plane, dumps, activity, ArtworkProxy(client, disk=disk))
+    app[PAGE] = _Page(plane, dumps, activity, ArtworkProxy(client, disk=disk), plex)
     app.router.add_get("/", _index, allow_head=False)
     app.router.add_get("/static/{name}", _static, allow_head=False)
     app.router.add_get("/library", _library, allow_head=False)

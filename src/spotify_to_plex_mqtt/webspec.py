@@ -45,7 +45,9 @@ PAGE_SCHEMAS: dict[str, Any] = {
             {"file": _STR, "error": _NSTR, "malformed_count": _INT,
              "malformed": {"type": "array", "items": _STR,
                            "description": "The first 200 malformed entries' warnings"}})}}),
-    "Activity": _obj(["syncs", "homeassistant"], {
+    "Activity": _obj(["syncs", "homeassistant", "plex"], {
+        "plex": _obj(["last_error"], {"last_error": {
+            **_NSTR, "description": "Why Plex could not be asked (artwork, last sync)"}}),
         "syncs": {"type": "array", "description": "The last 50 syncs, newest first",
                   "items": _obj(
                       ["id", "at", "trigger", "outcome", "entities", "published", "unchanged",

@@ -210,6 +210,9 @@ function setStatus(status) {
 }
 
 function setActivity(data) {
+  const plexError = $("h-plex-error");
+  plexError.textContent = data.plex.last_error || "";
+  plexError.hidden = !data.plex.last_error;
   const ha = data.homeassistant;
   $("h-ha").textContent = ha.births
     ? `${ha.births} birth message${ha.births === 1 ? "" : "s"} seen, the last ${when(ha.last[0])}`
