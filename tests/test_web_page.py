@@ -1,5 +1,6 @@
 """The web page in a real browser (Debian's Chromium via Playwright) against the real
-service, a real Mosquitto and the Plex stand-in.
+service, a real Mosquitto and the Plex stand-in: what it lists, the token, the Plex token,
+10,000 items, a phone's width and the keyboard.
 
 Every wait is for a condition on the page or an event of the service, with a deadline.
 Screenshots of the views go to a temporary directory (or `WEB_SCREENSHOTS`), printed at
@@ -10,102 +11,35 @@ the end of the first test.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from library_files import VARIED_PUBLISHED, SettingsDir, big_library, varied_library
-from mosquitto import Mosquitto, connected_client
+from library_files import VARIED_PUBLISHED, SettingsDir, big_library
+from mosquitto import Mosquitto
 from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.discovery import Topics
 from spotify_to_plex_mqtt.library import SAVED_ITEMS
 from web_support import (
     NARROW,
+    NOT_FOUND_THUMB,
     PLEX_TOKEN,
     WIDE,
     Running,
     Screenshots,
     Seen,
-    chromium,
-    png,
+    library_dir,
+    open_page,
     start_service,
-    write_plex_json,
 )
 
 pytestmark = pytest.mark.broker
+pytest_plugins = ["web_fixtures"]
 
-DEBOUNCE = 0.3
 API_TOKEN = "page-api-t0ken-for-the-browser"
-NOT_FOUND_THUMB = "/library/metadata/51003/thumb/1700000003"  # Plex has no image for it
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-async def plex() -> AsyncIterator[PlexStandIn]:
-    standin = PlexStandIn(token=PLEX_TOKEN, machine_id="standin-machine-0001")
-    standin.albums = {"51001": "/library/metadata/51001/thumb/1700000001",
-                      "51002": "/library/metadata/51002/thumb/1700000002",
-                      "51003": NOT_FOUND_THUMB,
-                      "48213": "/library/metadata/48213/thumb/1700000004"}
-    standin.playlists = {key: f"/playlists/{key}/composite/1700000100"
-                         for key in ("90001", "90002", "90004", "90005", "90010", "90011",
-                                     "90211")}
-    colours = [(200, 60, 60), (60, 160, 90), (60, 90, 200), (220, 170, 40), (150, 70, 190)]
-    for n, thumb in enumerate([*standin.albums.values(), *standin.playlists.values()]):
-        if thumb != NOT_FOUND_THUMB:
-            standin.images[thumb] = png(colours[n % len(colours)])
-    async with standin:
-        yield standin
-
-
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Screenshots:
-    target = os.environ.get("WEB_SCREENSHOTS")
-    directory = Path(target) if target else tmp_path_factory.mktemp("web-screenshots")
-    directory.mkdir(parents=True, exist_ok=True)
-    return Screenshots(directory)
-
-
-def library_dir(root: Path, plex: PlexStandIn) -> SettingsDir:
-    """The varied library, one malformed saved item, and Plex configured by plex.json."""
-    lib = varied_library(root)
-    lib.items.append({"type": "spotify-playlist", "title": "No id here", "label": "Jazz"})
-    lib.write()
-    write_plex_json(root, plex)
-    return lib
-
-
-@pytest.fixture
-async def service(clean_broker: Mosquitto, tmp_path: Path, plex: PlexStandIn,
-                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Running, SettingsDir]]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    lib = library_dir(tmp_path / "settings", plex)
-    # The default prefixes (the broker is cleared first): entity ids as users see them.
-    running = await start_service(clean_broker, lib.root, debounce=DEBOUNCE,
-                                  prefixes=("spotify-to-plex", "homeassistant"))
-    try:
-        yield running, lib
-    finally:
-        await running.stop()
-
-
-async def open_page(browser: Browser, url: str, view: str = "library") -> Page:
-    context = await browser.new_context(viewport=WIDE, color_scheme="light")
-    page = await context.new_page()
-    await page.goto(f"{url}/#{view}")
-    await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
-    return page
 
 
 async def all_rows(page: Page) -> list[dict[str, str]]:
@@ -214,70 +148,6 @@ async def test_the_page_lists_published_and_skipped_items(
     await screenshots.take(page, "health")
     print(f"\nscreenshots: {screenshots.directory}")
 
-
-async def test_relabelling_moves_the_item_on_the_open_page(
-        browser: Browser, service: tuple[Running, SettingsDir]) -> None:
-    running, lib = service
-    page = await open_page(browser, running.url)
-    row = page.locator("#items li[data-id='37i9dQZF1DWZeKCadgRdKQ']")  # Deep Focus, "Focus"
-    await expect(row).to_have_attribute("data-category", "Focus")
-    await page.evaluate("window.notReloaded = true")
-    started = time.monotonic()
-    lib.relabel("37i9dQZF1DWZeKCadgRdKQ", "Jazz")
-    await expect(row).to_have_attribute("data-category", "Jazz", timeout=10_000)
-    elapsed = time.monotonic() - started
-    assert elapsed < DEBOUNCE + 1.0, f"the page showed the new category after {elapsed:.2f} s"
-    assert await page.evaluate("window.notReloaded") is True
-    await expect(page.locator("#categories button[data-category='Jazz']")).to_have_text("Jazz 4")
-    await expect(page.locator("#categories button[data-category='Focus']")).to_have_count(0)
-    print(f"\nrelabel to page: {elapsed:.2f} s (debounce {DEBOUNCE} s)")
-
-
-async def test_a_half_written_file_shows_as_a_problem_until_fixed(
-        browser: Browser, service: tuple[Running, SettingsDir]) -> None:
-    running, lib = service
-    page = await open_page(browser, running.url, "health")
-    saved = lib.saved_items_path
-    good = saved.read_bytes()
-    saved.write_bytes(good[: len(good) // 2])  # as if Spotify-to-Plex were still writing
-    banner = page.locator(f"#problems p[data-file='{SAVED_ITEMS}']")
-    await expect(banner).to_contain_text("invalid JSON at line", timeout=10_000)
-    state = page.locator(f"#file-rows tr[data-file='{SAVED_ITEMS}'] td").nth(1)
-    await expect(state).to_have_text("error")
-    # Nothing was removed: the library still shows every item.
-    await page.get_by_role("link", name="Library").click()
-    await expect(page.locator("#result-count")).to_have_text(
-        f"{VARIED_PUBLISHED} of {VARIED_PUBLISHED} items")
-    saved.write_bytes(good)
-    await expect(page.locator("#problems")).to_be_hidden(timeout=10_000)
-    await expect(state).to_have_text("ok")
-
-
-def publish_once(broker: Mosquitto, topic: str) -> None:
-    with connected_client(broker) as client:
-        client.publish(topic, b"online", qos=1).wait_for_publish(5.0)
-
-
-async def test_sync_now_triggers_a_sync_seen_in_the_history(
-        browser: Browser, service: tuple[Running, SettingsDir], clean_broker: Mosquitto) -> None:
-    broker = clean_broker
-    running, _ = service
-    page = await open_page(browser, running.url, "health")
-    history = page.locator("#history-rows tr")
-    await expect(history).to_have_count(1)
-    before = len(running.syncs())
-    await page.get_by_role("button", name="Sync now").click()
-    await expect(page.locator("#notice")).to_contain_text("requested")
-    await expect(history).to_have_count(2, timeout=10_000)
-    await expect(history.first.locator(".trigger")).to_have_text("http")
-    assert [s.reasons for s in running.syncs()[before:]] == [("http",)]
-    # Home Assistant's birth message is counted on the health view.
-    await asyncio.to_thread(publish_once, broker,
-                            f"{running.service.settings.mqtt.discovery_prefix}/status")
-    await expect(page.locator("#h-ha")).to_contain_text("1 birth message seen",
-                                                        timeout=10_000)
-
-
 async def test_with_an_api_token_nothing_shows_before_it_is_entered(
         browser: Browser, clean_broker: Mosquitto, tmp_path: Path, plex: PlexStandIn,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -347,42 +217,6 @@ async def test_no_plex_token_anywhere_the_browser_sees(
     assert len(seen.texts) > 20
     for text in sources:
         assert PLEX_TOKEN not in text
-
-
-async def test_plex_down_shows_placeholders_and_says_why(
-        browser: Browser, service: tuple[Running, SettingsDir], plex: PlexStandIn) -> None:
-    running, _ = service
-    await plex.stop()
-    page = await open_page(browser, running.url)
-    await expect(page.locator("#items li")).to_have_count(VARIED_PUBLISHED)  # none hidden
-    widths = await page.eval_on_selector_all(
-        "#items img", "imgs => Promise.all(imgs.map(i => i.decode().then(() => i.naturalWidth)))")
-    assert set(widths) == {240}  # the placeholder, for every item
-    await page.get_by_role("link", name="Health").click()
-    await page.get_by_role("button", name="Sync now").click()  # refreshes the health view
-    await expect(page.locator("#h-plex-error")).to_contain_text("cannot be reached",
-                                                                timeout=10_000)
-
-
-async def test_the_page_reconnects_when_the_service_restarts(
-        browser: Browser, service: tuple[Running, SettingsDir], clean_broker: Mosquitto) -> None:
-    running, lib = service
-    page = await open_page(browser, running.url)
-    await page.evaluate("window.notReloaded = true")
-    mqtt = running.service.settings.mqtt
-    port, prefixes = running.port, (mqtt.topic_prefix, mqtt.discovery_prefix)
-    await running.stop()
-    await expect(page.locator("#live")).to_have_text("Reconnecting…", timeout=10_000)
-    again = await start_service(clean_broker, lib.root, port=port, prefixes=prefixes)
-    try:
-        await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
-        row = page.locator("#items li[data-id='37i9dQZF1DWZeKCadgRdKQ']")
-        lib.relabel("37i9dQZF1DWZeKCadgRdKQ", "Sleep")
-        await expect(row).to_have_attribute("data-category", "Sleep", timeout=10_000)
-        assert await page.evaluate("window.notReloaded") is True
-    finally:
-        await again.stop()
-
 
 async def test_ten_thousand_items_first_render(
         browser: Browser, fresh_mosquitto: Mosquitto, tmp_path: Path,

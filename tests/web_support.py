@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
+from library_files import SettingsDir, varied_library
 from mosquitto import Mosquitto
 from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.config import load_settings
@@ -32,6 +33,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 PLEX_TOKEN = "PLEX-t0ken-that-must-never-reach-the-browser"  # noqa: S105 - made up
+DEBOUNCE = 0.3
+NOT_FOUND_THUMB = "/library/metadata/51003/thumb/1700000003"  # Plex has no image for it
 NARROW: ViewportSize = {"width": 390, "height": 844}
 WIDE: ViewportSize = {"width": 1280, "height": 860}
 
@@ -197,3 +200,21 @@ class Screenshots:
                 self.taken.append(path)
         await page.set_viewport_size(WIDE)
         await page.emulate_media(color_scheme="light")
+
+
+def library_dir(root: Path, plex: PlexStandIn) -> SettingsDir:
+    """The varied library, one malformed saved item, and Plex configured by plex.json."""
+    lib = varied_library(root)
+    lib.items.append({"type": "spotify-playlist", "title": "No id here", "label": "Jazz"})
+    lib.write()
+    write_plex_json(root, plex)
+    return lib
+
+
+async def open_page(browser: Browser, url: str, view: str = "library") -> Page:
+    """A new browser context (light, wide) on the page, once it follows the events."""
+    context = await browser.new_context(viewport=WIDE, color_scheme="light")
+    page = await context.new_page()
+    await page.goto(f"{url}/#{view}")
+    await expect(page.locator("#live")).to_have_text("Live", timeout=10_000)
+    return page
