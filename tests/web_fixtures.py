@@ -3,6 +3,7 @@ stand-in with artwork, the service on the varied library, the screenshot directo
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from playwright.async_api import Browser
 
 from library_files import SettingsDir
-from mosquitto import Mosquitto
+from mosquitto import Mosquitto, clear_retained
 from plex_standin import PlexStandIn
 from web_support import (
     DEBOUNCE,
@@ -70,3 +71,5 @@ async def service(clean_broker: Mosquitto, tmp_path: Path, plex: PlexStandIn,
         yield running, lib
     finally:
         await running.stop()
+        # Leave the shared broker as found: tests after this one may use these prefixes.
+        await asyncio.to_thread(clear_retained, clean_broker)
