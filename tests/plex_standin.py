@@ -4,6 +4,8 @@ Knobs: `latency` per request, `fail_next(n)` (the next n requests answer 500), `
 `release()` (requests wait until released), `stop()` / `start()` (server down, same port),
 `strict_404` (a batch with any unknown key answers 404, as some servers do). Every request
 is logged with whether its token header was right, for counting and asserting.
+`images` maps a thumb path to image bytes, served at that path and through the photo
+transcoder (`/photo/:/transcode?url=<thumb>&width=...`), as Plex does.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class PlexStandIn:
     token: str = "standin-token"  # noqa: S105 - a made-up token
     albums: dict[str, str] = field(default_factory=dict)
     playlists: dict[str, str] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
     machine_id: str = "standin-machine-id"
     latency: float = 0.0
     strict_404: bool = False
@@ -106,11 +109,28 @@ class PlexStandIn:
                 return web.Response(status=500, text="stand-in failure")
             if not token_ok:
                 return web.Response(status=401, text="Unauthorized")
+            image = self._image(request)
+            if image is not None:
+                return image
             if not accept_json:
                 return web.Response(text="<MediaContainer/>", content_type="text/xml")
             return self._route(request.path)
         finally:
             self._in_flight -= 1
+
+    def _image(self, request: web.Request) -> web.Response | None:
+        """An image request's answer (404 for an unknown image); None for other requests."""
+        if request.path == "/photo/:/transcode":
+            thumb = request.query.get("url", "")
+        elif request.path in self.images:
+            thumb = request.path
+        else:
+            return None
+        data = self.images.get(thumb)
+        if data is None:
+            return web.Response(status=404, text="Not Found")
+        kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        return web.Response(body=data, content_type=kind)
 
     def _route(self, path: str) -> web.Response:
         if path == "/identity":

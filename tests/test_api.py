@@ -38,6 +38,7 @@ from spotify_to_plex_mqtt.scheduler import Scheduler
 from spotify_to_plex_mqtt.secret import MASK
 from spotify_to_plex_mqtt.service import Service
 from spotify_to_plex_mqtt.sync import SyncResult
+from spotify_to_plex_mqtt.webpage import PAGE_DATA_ROUTES
 
 TOKEN = "t0ken-that-must-never-leak"
 PASSWORD = "hunter2-broker-password"
@@ -493,7 +494,8 @@ async def test_openapi_lists_exactly_the_served_routes(plane: FakePlane,
     assert spec_routes(spec) == served_routes(client.app)
     openapi_spec_validator.validate(spec)
     secured = {(p, m) for p, m in spec_routes(spec) if spec["paths"][p][m].get("security")}
-    assert secured == ({("/sync", "post"), ("/events", "get")} if token else set())
+    page_data = {(route, "get") for route in PAGE_DATA_ROUTES}
+    assert secured == ({("/sync", "post"), ("/events", "get"), *page_data} if token else set())
 
 
 def resolve(node: Any, spec: dict[str, Any]) -> Any:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -30,13 +28,15 @@ from .openapi import openapi_spec
 from .scheduler import Batch
 from .secret import mask_text
 from .sync import SyncResult
+from .webauth import EVENTS_PROTOCOL, authorized, digest
+from .webpage import PAGE_DATA_ROUTES, add_page_routes
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 SYNC_TIMEOUT = 120.0
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_PROTECTED_GETS = frozenset({"/events"})
+_PROTECTED_GETS = frozenset({"/events", *PAGE_DATA_ROUTES})
 PlexState = Callable[[], Mapping[str, Any]]
 
 
@@ -101,19 +101,9 @@ class _State:
 STATE = web.AppKey("spotify_to_plex_state", _State)
 
 
-def _digest(value: str) -> bytes:
-    # Hashing first makes the constant-time compare independent of the tokens' lengths.
-    return hashlib.sha256(value.encode()).digest()
-
-
 def _reply(state: _State, data: Any, status: int = 200,
            headers: Mapping[str, str] | None = None) -> web.Response:
     return web.json_response(data, status=status, headers=headers, dumps=state.dumps)
-
-
-def _authorized(request: web.Request, digest: bytes) -> bool:
-    scheme, _, value = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(_digest(value.strip()), digest)
 
 
 @web.middleware
@@ -123,7 +113,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         protected = request.method not in _SAFE_METHODS or request.path in _PROTECTED_GETS
         if (state.token_digest is not None and protected
                 and request.match_info.http_exception is None
-                and not _authorized(request, state.token_digest)):
+                and not authorized(request, state.token_digest)):
             return _reply(state, {"error": "missing or wrong bearer token"}, 401,
                           {hdrs.WWW_AUTHENTICATE: 'Bearer realm="spotify-to-plex-mqtt"'})
         return await handler(request)
@@ -262,7 +252,8 @@ async def _pump(state: _State, client: _Client) -> None:
 
 async def _events(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    ws = web.WebSocketResponse(heartbeat=30.0, timeout=2.0, max_msg_size=MAX_BODY)
+    ws = web.WebSocketResponse(heartbeat=30.0, timeout=2.0, max_msg_size=MAX_BODY,
+                               protocols=(EVENTS_PROTOCOL,))
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(reason="expected a WebSocket upgrade request")
     # Subscribe before the handshake completes: a client that sees the connection open
@@ -317,7 +308,7 @@ def build_app(plane: ControlPlane, token: str | None, metrics: Metrics, *,
     masks = tuple({m for s in secrets if len(s) >= 3
                    for m in (s, json.dumps(s, ensure_ascii=False)[1:-1])})
     app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY)
-    app[STATE] = _State(plane, metrics, _digest(token) if token else None, plex_state,
+    app[STATE] = _State(plane, metrics, digest(token) if token else None, plex_state,
                         sync_timeout, openapi_spec(auth=bool(token)), masks)
     app.router.add_get("/health", _health, allow_head=False)
     app.router.add_get("/status", _status, allow_head=False)
@@ -326,5 +317,6 @@ def build_app(plane: ControlPlane, token: str | None, metrics: Metrics, *,
     app.router.add_get("/metrics", _metrics, allow_head=False)
     app.router.add_get("/events", _events, allow_head=False)
     app.router.add_get("/openapi.json", _openapi, allow_head=False)
+    add_page_routes(app, plane, app[STATE].dumps)
     app.on_shutdown.append(_on_shutdown)
     return app

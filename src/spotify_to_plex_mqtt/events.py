@@ -95,6 +95,13 @@ class EntityChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class HomeAssistantOnline(Event):
+    """Home Assistant's birth message (`online` on its status topic) arrived."""
+
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
 class Stopped(Event):
     reason: str
 
@@ -103,7 +110,7 @@ _KINDS: dict[type[Event], str] = {
     Started: "started", Connected: "connected", Disconnected: "disconnected",
     SyncStarted: "sync_started", SyncFinished: "sync_finished", SyncFailed: "sync_failed",
     FileChanged: "file_changed", FileError: "file_error", FileRecovered: "file_recovered",
-    EntityChanged: "entity_changed",
+    EntityChanged: "entity_changed", HomeAssistantOnline: "homeassistant_online",
     Stopped: "stopped",
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import __version__
 from .events import _KINDS
+from .webspec import PAGE_SCHEMAS, page_paths
 
 JSON = "application/json"
 
@@ -211,7 +212,8 @@ def openapi_spec(*, auth: bool) -> dict[str, Any]:
             "responses": {"200": _json("OpenAPI 3.0 document", {"type": "object"})},
         }},
     }
-    components: dict[str, Any] = {"schemas": SCHEMAS}
+    paths.update(page_paths(secured, unauthorized))
+    components: dict[str, Any] = {"schemas": {**SCHEMAS, **PAGE_SCHEMAS}}
     if auth:
         components["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
     return {
@@ -220,8 +222,8 @@ def openapi_spec(*, auth: bool) -> dict[str, Any]:
             "title": "spotify-to-plex-mqtt",
             "version": __version__,
             "description": "Control plane of the Spotify-to-Plex MQTT bridge. Reads are open; "
-                           "state-changing operations and the event stream need the bearer "
-                           "token when API_TOKEN is set.",
+                           "state-changing operations, the event stream and the web page's "
+                           "data need the bearer token when API_TOKEN is set.",
         },
         "paths": paths,
         "components": components,

@@ -222,3 +222,25 @@ class PlexClient:
                             "is PLEX_URL the address of a Plex server?")
         return {str(entry["ratingKey"]): _text(entry.get("thumb")) or _text(entry.get("composite"))
                 for entry in _entries(container) if entry.get("ratingKey") not in (None, "")}
+
+    async def image(self, path: str, *, limit: int = 4 * 1024 * 1024) -> bytes | None:
+        """The bytes of the image at `path` (a thumb path, possibly through Plex's photo
+        transcoder); None when Plex does not have it. One attempt: the page retries later.
+        Raises `PlexError` when Plex cannot be asked or answers something else."""
+        session, slots = self._open()
+        where = f"Plex at {self.settings.address}"
+        async with slots:
+            self.requests += 1
+            try:
+                async with session.get(self.settings.url + path, allow_redirects=False,
+                                       headers={"Accept": "image/*"}) as resp:
+                    if resp.status in (404, 410):
+                        return None
+                    if resp.status != 200:
+                        raise PlexError(f"{where} answered HTTP {resp.status} for artwork")
+                    body = await resp.content.read(limit + 1)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise PlexUnavailable(f"{where} cannot be reached ({_reason(exc)})") from None
+        if len(body) > limit:
+            raise PlexError(f"{where} answered an image larger than {limit} bytes")
+        return body

@@ -28,6 +28,7 @@ from .events import (
     FileChanged,
     FileError,
     FileRecovered,
+    HomeAssistantOnline,
     Started,
     Status,
     Stopped,
@@ -90,10 +91,11 @@ class Service:
         self.bus.emit(FileChanged(names))
         self.request_sync("file", debounce=True)
 
-    def _on_ha_status(self, _topic: str, payload: bytes, retained: bool) -> None:
+    def _on_ha_status(self, topic: str, payload: bytes, retained: bool) -> None:
         # Home Assistant's birth message: it may have lost MQTT entities; republish after a
         # random delay so that many bridges do not answer at the same instant.
         if payload.strip() == b"online" and not retained:
+            self.bus.emit(HomeAssistantOnline(topic))
             self.request_sync("homeassistant", delay=random.uniform(1.0, 5.0))
 
     def _on_command(self, _topic: str, _payload: bytes, retained: bool) -> None:
