@@ -33,7 +33,7 @@ class PlexStandIn:
     token: str = "standin-token"  # noqa: S105 - a made-up token
     albums: dict[str, str] = field(default_factory=dict)
     playlists: dict[str, str] = field(default_factory=dict)
-    machine_id: str = "standin-machine-id"
+    machine_id: str = "standinmachineid"
     latency: float = 0.0
     strict_404: bool = False
     failing_paths: set[str] = field(default_factory=set)  # answered 500 until removed
