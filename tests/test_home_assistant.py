@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -29,7 +28,18 @@ from typing import Any
 
 import pytest
 
-from home_assistant import HomeAssistant, HomeAssistantError, WebSocket, ha_python, until
+from ha_websocket import WebSocket, until
+from home_assistant import (
+    KITCHEN,
+    LIVING_ROOM,
+    PLAYERS,
+    HomeAssistant,
+    HomeAssistantError,
+    free_port,
+    ha_python,
+    item_states,
+    put_kitchen_speaker_in_the_kitchen,
+)
 from library_files import SettingsDir, run_cli
 from mosquitto import Mosquitto, MosquittoError
 from plex_standin import PlexStandIn
@@ -39,42 +49,7 @@ pytestmark = pytest.mark.broker
 
 PLAYABLE = re.compile(r"^plex://([A-Za-z0-9]+/)?[0-9]+$")
 MACHINE_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2c3d4"
-KITCHEN = "media_player.kitchen_speaker"
-LIVING_ROOM = "media_player.living_room_speaker"
 
-PLAYERS = f"""
-media_player:
-  - platform: universal
-    name: Kitchen Speaker
-    unique_id: s2p_test_kitchen_speaker
-    commands:
-      play_media:
-        action: script.s2p_test_played
-  - platform: universal
-    name: Living Room Speaker
-    unique_id: s2p_test_living_room_speaker
-    commands:
-      play_media:
-        action: script.s2p_test_played
-script:
-  s2p_test_played:
-    sequence:
-      - stop: played
-  play_jazz_playlist:
-    use_blueprint:
-      path: spotify_to_plex/play_category.yaml
-      input:
-        media_player: {KITCHEN}
-        category: jAZZ
-        kind: playlist
-        shuffle: true
-  play_polka:
-    use_blueprint:
-      path: spotify_to_plex/play_category.yaml
-      input:
-        media_player: {KITCHEN}
-        category: Polka
-"""
 
 # Home Assistant's own start-up warnings about this test setup, not about our files.
 EXPECTED_WARNINGS = ("Skipping pip installation of required modules",
@@ -139,25 +114,6 @@ class Setup:
         return [e for e in self.entities if e.category == category]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _put_kitchen_speaker_in_the_kitchen(ha: HomeAssistant) -> None:
-    async with ha.websocket() as ws:
-        area = await ws.command("config/area_registry/create", name="Kitchen")
-        await ws.command("config/entity_registry/update", entity_id=KITCHEN,
-                         area_id=area["area_id"])
-
-
-async def _item_states(ha: HomeAssistant) -> dict[str, dict[str, Any]]:
-    states = await ha.request("GET", "/api/states")
-    return {s["entity_id"]: s for s in states
-            if s["entity_id"].startswith("sensor.spotify_to_plex_item_")}
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("home-assistant")
@@ -182,7 +138,7 @@ def _with_broker(python: str, root: Path, lib: SettingsDir, broker: Mosquitto
     with StandInThread(ALBUMS, PLAYLISTS) as plex:
         (lib.root / "plex.json").write_text(json.dumps({"uri": plex.url, "token": plex.token}),
                                             encoding="utf-8")
-        ha = HomeAssistant(python, root / "config", _free_port(), {
+        ha = HomeAssistant(python, root / "config", free_port(), {
             "broker": broker.host, "port": broker.port, "username": broker.username,
             "password": broker.password}, PLAYERS)
         try:
@@ -191,7 +147,7 @@ def _with_broker(python: str, root: Path, lib: SettingsDir, broker: Mosquitto
                 asyncio.run(ha.wait_until_running())
             except HomeAssistantError as error:
                 pytest.fail(f"Home Assistant did not start: {error}")
-            asyncio.run(_put_kitchen_speaker_in_the_kitchen(ha))
+            asyncio.run(put_kitchen_speaker_in_the_kitchen(ha))
             published = run_cli("--one-shot", "--settings-dir", str(lib.root), env={
                 "MQTT_BROKER_URL": broker.url, "MQTT_USERNAME": broker.username,
                 "MQTT_PASSWORD": broker.password})
@@ -205,7 +161,7 @@ def _with_broker(python: str, root: Path, lib: SettingsDir, broker: Mosquitto
 
 
 async def _all_discovered(ha: HomeAssistant, count: int) -> bool:
-    states = await _item_states(ha)
+    states = await item_states(ha)
     return len(states) == count and all(s["attributes"].get("media_content_id")
                                         for s in states.values())
 
@@ -229,7 +185,7 @@ def _targets(data: dict[str, Any]) -> list[str]:
 
 
 async def test_every_item_is_in_home_assistant_with_a_playable_id(setup: Setup) -> None:
-    states = await _item_states(setup.ha)
+    states = await item_states(setup.ha)
     assert len(states) == len(setup.entities) == 7
     for entity in setup.entities:
         attributes = states[f"sensor.spotify_to_plex_item_{entity.slug}"]["attributes"]
@@ -242,10 +198,12 @@ async def test_every_item_is_in_home_assistant_with_a_playable_id(setup: Setup) 
     assert "/identity" in setup.plex.paths()
 
 
-async def test_assist_plays_a_jazz_item_in_the_kitchen(setup: Setup) -> None:
+@pytest.mark.parametrize("text", ["play some jazz in the kitchen",
+                                  "Play the Jazz music in the Kitchen"])
+async def test_assist_plays_a_jazz_item_in_the_kitchen(setup: Setup, text: str) -> None:
     jazz = {e.media_content_id: e.name for e in setup.of_category("Jazz")}
     async with setup.ha.websocket() as ws:
-        speech, calls = await _converse(ws, "play some jazz in the kitchen")
+        speech, calls = await _converse(ws, text)
     assert len(calls) == 1, calls
     (call,) = calls
     assert _targets(call) == [KITCHEN]
