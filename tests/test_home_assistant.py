@@ -289,3 +289,10 @@ def test_home_assistants_plex_code_resolves_every_published_id(setup: Setup) -> 
     assert [a["shuffle"] for a in answers] == [False] * (2 * len(keys)) + [True]
     asked = setup.plex.paths()[before:]
     assert all(f"/library/metadata/{key}" in asked for key in keys)
+
+
+async def test_home_assistant_runs_no_network_discovery(setup: Setup) -> None:
+    # The test instance must not broadcast on the machine's network.
+    components = set((await setup.ha.request("GET", "/api/config"))["components"])
+    assert {"mqtt", "conversation", "intent_script", "script"} <= components
+    assert components.isdisjoint({"zeroconf", "ssdp", "dhcp", "bluetooth", "usb", "plex"})
