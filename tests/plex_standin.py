@@ -6,6 +6,10 @@ Knobs: `latency` per request, `fail_next(n)` (the next n requests answer 500), `
 is logged with whether its token header was right, for counting and asserting.
 `images` maps a thumb path to image bytes, served at that path and through the photo
 transcoder (`/photo/:/transcode?url=<thumb>&width=...`), as Plex does.
+
+Without `Accept: application/json` it answers XML, as Plex does, for `/`, `/identity` and
+`/library/metadata/<key>` (albums and playlists alike): what `plexapi`, and so Home
+Assistant's Plex integration, reads.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
+from xml.etree import ElementTree
 
 from aiohttp import web
 
@@ -36,7 +41,7 @@ class PlexStandIn:
     albums: dict[str, str] = field(default_factory=dict)
     playlists: dict[str, str] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
-    machine_id: str = "standin-machine-id"
+    machine_id: str = "standinmachineid"
     latency: float = 0.0
     strict_404: bool = False
     failing_paths: set[str] = field(default_factory=set)  # answered 500 until removed
@@ -113,7 +118,7 @@ class PlexStandIn:
             if image is not None:
                 return image
             if not accept_json:
-                return web.Response(text="<MediaContainer/>", content_type="text/xml")
+                return self._xml_route(request.path)
             return self._route(request.path)
         finally:
             self._in_flight -= 1
@@ -149,6 +154,31 @@ class PlexStandIn:
                 {"ratingKey": key, "thumb": self.albums[key], "type": "album"}
                 for key in known]})
         return web.Response(status=404, text="Not Found")
+
+
+    def _xml_route(self, path: str) -> web.Response:
+        server = {"machineIdentifier": self.machine_id, "friendlyName": "Stand-in",
+                  "version": "1.40.0.0"}
+        if path in ("/", "/identity"):
+            return _xml(server, [])
+        key = path.removeprefix("/library/metadata/")
+        if key in self.albums:
+            return _xml({"size": "1"}, [("Directory", {
+                "ratingKey": key, "key": f"/library/metadata/{key}/children", "type": "album",
+                "title": f"Album {key}", "thumb": self.albums[key]})])
+        if key in self.playlists:
+            return _xml({"size": "1"}, [("Playlist", {
+                "ratingKey": key, "key": f"/playlists/{key}/items", "type": "playlist",
+                "playlistType": "audio", "title": f"Playlist {key}",
+                "composite": self.playlists[key]})])
+        return web.Response(status=404, text="Not Found")
+
+
+def _xml(attributes: dict[str, str], children: list[tuple[str, dict[str, str]]]) -> web.Response:
+    root = ElementTree.Element("MediaContainer", attributes)
+    for tag, attrs in children:
+        ElementTree.SubElement(root, tag, attrs)
+    return web.Response(body=ElementTree.tostring(root), content_type="text/xml")
 
 
 def _json(container: dict[str, Any]) -> web.Response:

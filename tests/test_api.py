@@ -285,7 +285,7 @@ async def test_entities_filtered_by_category(plane: FakePlane, make_client: Make
     assert body["count"] == 3
     assert body["entities"][0] == {
         "id": "A", "name": "Name A", "category": "Jazz", "type": "spotify-playlist",
-        "media_content_id": "/library/metadata/42",
+        "media_content_id": "plex://42",
         "entity_id": "sensor.spotify_to_plex_item_a",
         "state_topic": "spotify-to-plex/items/a",
         "config_topic": "homeassistant/sensor/spotify_to_plex_item_a/config",

@@ -21,7 +21,7 @@ from spotify_to_plex_mqtt.entities import Entity, resolve
 from spotify_to_plex_mqtt.library import Library, SavedItem
 
 ITEM_STATE_KEYS = {"id", "name", "category", "category_id", "type", "media_content_id",
-                   "media_content_type", "plex_key", "plex_uri", "thumb", "icon"}
+                   "media_content_type", "plex_key", "plex_path", "plex_uri", "thumb", "icon"}
 ATTRIBUTES_BUDGET = 15 * 1024  # Home Assistant's recorder drops attributes over 16 KiB.
 
 PREFIXES = [
@@ -147,7 +147,8 @@ def test_item_state_payload_has_exactly_the_contract_keys() -> None:
         assert state["id"] == entity.id
         assert state["name"] == entity.name
         assert state["category"] == entity.category
-        assert state["media_content_id"] == f"/library/metadata/{entity.plex_key}"
+        assert state["media_content_id"] == f"plex://srv1/{entity.plex_key}"
+        assert state["plex_path"] == f"/library/metadata/{entity.plex_key}"
         assert state["plex_key"] == entity.plex_key
         assert state["media_content_type"] in ("playlist", "album")
         assert state["plex_uri"] == f"plex://srv1/{entity.plex_key}"

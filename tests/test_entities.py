@@ -77,8 +77,8 @@ def test_spotify_playlist_maps_via_playlists_json() -> None:
     (entity,) = resolution.entities
     assert entity.media_content_type == "playlist"
     assert entity.plex_key == "90001"
-    assert entity.media_content_id == "/library/metadata/90001"
-    assert entity.plex_uri == "plex://srv123/90001"
+    assert entity.media_content_id == entity.plex_uri == "plex://srv123/90001"
+    assert entity.plex_path == "/library/metadata/90001"
     assert entity.thumb == "/library/metadata/90001/thumb/1"
     assert entity.name == "Jazz Classics"
     assert entity.category == "Jazz"
@@ -96,8 +96,9 @@ def test_spotify_album_maps_via_track_links() -> None:
     (entity,) = resolve(lib([album("1weenld61")], track_links={"1weenld61": "51001"})).entities
     assert entity.media_content_type == "album"
     assert entity.plex_key == "51001"
-    assert entity.media_content_id == "/library/metadata/51001"
-    assert entity.plex_uri == ""
+    # No server id known: the single-server form, which Home Assistant still plays.
+    assert entity.media_content_id == entity.plex_uri == "plex://51001"
+    assert entity.plex_path == "/library/metadata/51001"
     assert entity.icon == "mdi:album"
 
 
@@ -126,7 +127,8 @@ def test_plex_media_maps_via_uri(uri: str, media_type: str, key: str) -> None:
     (entity,) = resolve(lib([plex_media("plex://album/5d07", uri)])).entities
     assert entity.media_content_type == media_type
     assert entity.plex_key == key
-    assert entity.media_content_id == f"/library/metadata/{key}"
+    assert entity.media_content_id == f"plex://{key}"
+    assert entity.plex_path == f"/library/metadata/{key}"
     assert entity.icon.startswith("mdi:")
     assert SLUG.match(entity.slug)
 
@@ -278,3 +280,22 @@ def test_resolve_reuses_a_previous_entity_only_for_the_same_data() -> None:
     assert again["a1"].plex_key == "202"
     # Without `previous`, nothing is reused.
     assert resolve(changed).entities == resolve(changed, previous={}).entities
+
+
+PLAYABLE = re.compile(r"^plex://([A-Za-z0-9]+/)?[0-9]+$")
+
+
+@pytest.mark.parametrize("server_id", ["", "0f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2c3d4"])
+def test_every_published_id_is_playable(server_id: str) -> None:
+    # What Home Assistant's Plex integration resolves (process_plex_payload); the old
+    # /library/metadata/<key> stays as plex_path.
+    resolution = resolve(lib([playlist("p1"), album("a1"),
+                              plex_media("plex://album/5d07", "/playlists/7/items")],
+                             playlists={"p1": "90001"}, track_links={"a1": "51001"}),
+                         plex_server_id=server_id)
+    assert len(resolution.entities) == 3
+    for entity in resolution.entities:
+        assert PLAYABLE.match(entity.media_content_id), entity.media_content_id
+        assert entity.plex_uri == entity.media_content_id
+        assert entity.media_content_id.endswith(f"/{entity.plex_key}")
+        assert entity.plex_path == f"/library/metadata/{entity.plex_key}"

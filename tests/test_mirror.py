@@ -116,6 +116,7 @@ async def test_a_file_change_sync_carries_artwork_until_the_plex_settings_change
     item = lib.labelled_ids[0]
 
     def use_server(plex: PlexStandIn, server_id: str) -> None:
+        plex.machine_id = server_id  # what /identity says, and it wins over plex.json's id
         (lib.root / "plex.json").write_text(json.dumps(
             {"uri": plex.url, "serverToken": plex.token, "id": server_id}), encoding="utf-8")
 
@@ -123,7 +124,7 @@ async def test_a_file_change_sync_carries_artwork_until_the_plex_settings_change
         return {e.plex_server_id for e in result.entities}
 
     async with PlexStandIn(playlists={"90001": "/thumb/jazz"}) as plex:
-        use_server(plex, "server-a")
+        use_server(plex, "servera")
         link = PlexLink(lib.root, {})
         source = LibrarySource(lib.root)
         try:
@@ -143,19 +144,19 @@ async def test_a_file_change_sync_carries_artwork_until_the_plex_settings_change
                 refreshed = await run_sync(session, TOPICS, source.read(), link,
                                            keep_mirror=True, trust_mirror=True)
                 link.cache.refresh_after = 24 * 3600.0
-                use_server(plex, "server-b")
+                use_server(plex, "serverb")
                 moved = await run_sync(session, TOPICS, source.read(), link,
                                        keep_mirror=True, trust_mirror=True)
         finally:
             await link.aclose()
 
-    assert servers(first) == servers(carried) == {"server-a"}
+    assert servers(first) == servers(carried) == {"servera"}
     assert {e.plex_key: e.thumb for e in refreshed.entities}["90001"] == "/thumb/jazz-new"
     assert 0 < carried.published <= 4
     # Every entity's plex_uri names the new server: none was carried over from before.
-    assert servers(moved) == {"server-b"}
+    assert servers(moved) == {"serverb"}
     assert moved.published == len(moved.entities)  # every item state (a plex_uri each)
     jazz = next(e for e in moved.entities if e.plex_key == "90001")
     assert jazz.thumb == "/thumb/jazz-new"
     state = retained(clean_broker, [TOPICS.item_state(jazz.slug)])
-    assert b"plex://server-b/90001" in state[TOPICS.item_state(jazz.slug)]
+    assert b"plex://serverb/90001" in state[TOPICS.item_state(jazz.slug)]

@@ -257,7 +257,7 @@ async def test_a_bad_key_cannot_hide_good_ones(plex: PlexStandIn, client: PlexCl
 
 
 async def test_identity_and_playlists(client: PlexClient) -> None:
-    assert await client.identity() == "standin-machine-id"
+    assert await client.identity() == "standinmachineid"
     assert await client.playlists() == PLAYLISTS
 
 
@@ -367,15 +367,24 @@ async def test_auth_failure_in_lookup_is_reported_not_raised(plex: PlexStandIn) 
 async def test_server_id_is_asked_once(plex: PlexStandIn, client: PlexClient) -> None:
     cache = ArtworkCache(client)
     assert list(await asyncio.gather(cache.server_id(), cache.server_id())) == [
-        "standin-machine-id"] * 2
-    assert await cache.server_id() == "standin-machine-id"
+        "standinmachineid"] * 2
+    assert await cache.server_id() == "standinmachineid"
     assert plex.paths() == ["/identity"]
 
 
-async def test_configured_server_id_needs_no_request(plex: PlexStandIn) -> None:
-    async with PlexClient(settings_for(plex, server_id="from-plex-json")) as client:
-        assert await ArtworkCache(client).server_id() == "from-plex-json"
-    assert plex.log == []
+async def test_identity_wins_over_a_stale_configured_server_id(plex: PlexStandIn) -> None:
+    # Home Assistant plays plex://<id>/<key> only with the id the server itself reports.
+    async with PlexClient(settings_for(plex, server_id="stalefromplexjson")) as client:
+        assert await ArtworkCache(client).server_id() == "standinmachineid"
+    assert plex.paths() == ["/identity"]
+
+
+async def test_configured_server_id_stands_in_while_identity_fails(plex: PlexStandIn) -> None:
+    async with PlexClient(settings_for(plex, server_id="fromplexjson"), retries=0) as client:
+        cache = ArtworkCache(client)
+        plex.fail_next(1)
+        assert await cache.server_id() == "fromplexjson"
+        assert await cache.server_id() == "standinmachineid"
 
 
 async def test_server_id_failure_is_empty_and_asked_again(plex: PlexStandIn) -> None:
@@ -383,7 +392,7 @@ async def test_server_id_failure_is_empty_and_asked_again(plex: PlexStandIn) -> 
         cache = ArtworkCache(client)
         plex.fail_next(1)
         assert await cache.server_id() == ""
-        assert await cache.server_id() == "standin-machine-id"
+        assert await cache.server_id() == "standinmachineid"
 
 
 async def test_factory_without_plex_gives_empty_results() -> None:
@@ -395,16 +404,16 @@ async def test_factory_without_plex_gives_empty_results() -> None:
 
 async def test_another_server_starts_a_fresh_cache(plex: PlexStandIn) -> None:
     other_albums = {"1": "/library/metadata/1/thumb/other"}
-    async with PlexStandIn(token=TOKEN, albums=other_albums, machine_id="other-id") as other, \
+    async with PlexStandIn(token=TOKEN, albums=other_albums, machine_id="otherid") as other, \
             PlexClient(settings_for(plex)) as first, PlexClient(settings_for(other)) as second:
         current = [first]
         cache = ArtworkCache(lambda: current[0])
-        assert await cache.server_id() == "standin-machine-id"
+        assert await cache.server_id() == "standinmachineid"
         await cache.lookup({"1": "album"})
         current[0] = second
         result = await cache.lookup({"1": "album"})
         assert (result.requests, result.thumbs) == (1, other_albums)
-        assert await cache.server_id() == "other-id"
+        assert await cache.server_id() == "otherid"
 
 
 async def test_each_key_plex_does_not_know_is_warned_about_once(

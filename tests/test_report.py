@@ -145,7 +145,8 @@ def test_manifest(dry_settings: Settings, tmp_path: Path) -> None:
     assert jazz["entity_id"] == "sensor.spotify_to_plex_item_jazz1"
     assert jazz["state_topic"] == "spotify-to-plex/items/jazz1"
     assert jazz["config_topic"] == "homeassistant/sensor/spotify_to_plex_item_jazz1/config"
-    assert jazz["state"]["media_content_id"] == "/library/metadata/1"
+    assert jazz["state"]["media_content_id"] == "plex://1"
+    assert jazz["state"]["plex_path"] == "/library/metadata/1"
     assert jazz["config"]["default_entity_id"] == "sensor.spotify_to_plex_item_jazz1"
     assert {s["id"] for s in manifest["skipped"]} == {"nomap1", "nomap2"}
     stats = manifest["statistics"]

@@ -160,19 +160,20 @@ class ArtworkCache:
         }
 
     async def server_id(self) -> str:
-        """The configured server id, else `/identity` asked once; "" when Plex cannot tell.
+        """The server's machine id from `/identity` (asked once), else plex.json's `id`.
 
-        A failure is not remembered, so the next sync asks again.
+        `/identity` wins: Home Assistant's Plex integration accepts `plex://<id>/<key>` only
+        with the machine id of a server it knows (else a KeyError), and a plex.json `id` may
+        be stale. A failure is not remembered, so the next sync asks again; meanwhile the
+        configured id (or "", the single-server form) is used.
         """
         client = self._client()
         if client is None:
             return ""
-        if client.settings.server_id:
-            return client.settings.server_id
         async with self._identity_lock:
             if self._server_id is None:
                 try:
                     self._server_id = await client.identity()
                 except PlexError:
-                    return ""
+                    return client.settings.server_id
             return self._server_id

@@ -154,6 +154,7 @@ def item_state(entity: Entity) -> dict[str, Any]:
         "media_content_id": entity.media_content_id,
         "media_content_type": entity.media_content_type,
         "plex_key": entity.plex_key,
+        "plex_path": entity.plex_path,
         "plex_uri": entity.plex_uri,
         "thumb": entity.thumb,
         "icon": entity.icon,

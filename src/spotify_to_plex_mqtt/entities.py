@@ -51,11 +51,26 @@ class Entity:
 
     @property
     def media_content_id(self) -> str:
-        return f"/library/metadata/{self.plex_key}"
+        """What `media_player.play_media` plays: `plex://<server id>/<key>`, or the
+        single-server form `plex://<key>` while the server id is unknown.
+
+        Home Assistant's Plex integration (`process_plex_payload`) resolves only these forms
+        and JSON; Sonos and Cast hand an id to it only when it starts with `plex://`. The
+        original's `/library/metadata/<key>` (now `plex_path`) played nowhere.
+        """
+        if self.plex_server_id:
+            return f"plex://{self.plex_server_id}/{self.plex_key}"
+        return f"plex://{self.plex_key}"
 
     @property
     def plex_uri(self) -> str:
-        return f"plex://{self.plex_server_id}/{self.plex_key}" if self.plex_server_id else ""
+        # Kept for automations written against earlier releases: the same playable id.
+        return self.media_content_id
+
+    @property
+    def plex_path(self) -> str:
+        """The Plex library path of the item, as the original published it."""
+        return f"/library/metadata/{self.plex_key}"
 
     @property
     def icon(self) -> str:
@@ -78,7 +93,8 @@ class Resolution:
     skipped: tuple[Skipped, ...]
 
     def with_artwork(self, thumbs: Mapping[str, str], server_id: str) -> Resolution:
-        """The same entities with Plex thumbs (by key) and the server id for `plex_uri`."""
+        """The same entities with Plex thumbs (by key) and the server id of their playable
+        ids (`media_content_id`)."""
         # Built directly: `dataclasses.replace` costs ~4 us an entity, 40 ms at 10k items.
         entities = tuple(
             Entity(e.id, e.slug, e.name, e.category, e.type, e.media_content_type,

@@ -127,9 +127,14 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["id", "name", "category", "type", "media_content_id", "entity_id",
                      "state_topic", "config_topic"],
-        "properties": {name: {"type": "string"} for name in (
-            "id", "name", "category", "type", "media_content_id", "entity_id", "state_topic",
-            "config_topic")},
+        "properties": {
+            **{name: {"type": "string"} for name in (
+                "id", "name", "category", "type", "entity_id", "state_topic", "config_topic")},
+            "media_content_id": {
+                "type": "string", "pattern": "^plex://([A-Za-z0-9]+/)?[0-9]+$",
+                "description": "what media_player.play_media plays: plex://<server id>/<key>, "
+                               "or plex://<key> while the server id is unknown"},
+        },
     },
     "EntityList": {
         "type": "object",

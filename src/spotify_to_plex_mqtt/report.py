@@ -48,8 +48,9 @@ def entity_table(result: SyncResult, topics: Topics) -> str:
     for e in result.entities:
         rows.append((f"sensor.{topics.item_object_id(e.slug)}", e.name, e.category,
                      e.media_content_id))
-    widths = [max(len(r[i]) for r in rows) if i == 0 else min(40, max(len(r[i]) for r in rows))
-              for i in range(4)]
+    # The entity id and the playable id are never cut: users copy them into automations.
+    widths = [max(len(r[i]) for r in rows) if i in (0, 3)
+              else min(40, max(len(r[i]) for r in rows)) for i in range(4)]
     out = []
     for index, row in enumerate(rows):
         out.append("  ".join(cell[:w].ljust(w) for cell, w in zip(row, widths, strict=True)))

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.broker
 
 LIBRARY = scaled(60)
 PER_PHASE = 6
-SERVER = "rel-machine-id"
+SERVER = "relmachineid"  # what the stand-in's /identity and plex.json both say
 TOKEN = "rel-plex-token"  # noqa: S105 - a made-up token for the stand-in
 
 
@@ -84,7 +84,7 @@ async def test_plex_faults_never_remove_an_entity(fresh_mosquitto: Mosquitto, tm
         monkeypatch.delenv(name, raising=False)
     lib = make_library(tmp_path / "settings", LIBRARY, seed=41)
     unknown = set(list(lib.keys)[:3])  # Plex never heard of these: 404, forever
-    async with PlexStandIn(token=TOKEN) as plex:
+    async with PlexStandIn(token=TOKEN, machine_id=SERVER) as plex:
         known = teach(plex, lib, unknown)
         lib.write()
         (lib.root / "plex.json").write_text(json.dumps(
