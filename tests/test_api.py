@@ -467,8 +467,11 @@ async def test_port_in_use_is_a_clear_error(plane: FakePlane) -> None:
     await first.start()
     try:
         second = HttpServer(plane, Metrics(), port=first.bound_port or 0)
-        with pytest.raises(HttpServerError, match=r"cannot listen on 127\.0\.0\.1"):
+        with pytest.raises(HttpServerError, match=r"cannot listen on 127\.0\.0\.1") as info:
             await second.start()
+        # The hint names the two ways out.
+        assert "HTTP_PORT (--http-port)" in str(info.value)
+        assert "--no-http" in str(info.value)
     finally:
         await first.stop()
 

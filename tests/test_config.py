@@ -318,7 +318,7 @@ def test_false_booleans(value: str) -> None:
 
 @pytest.mark.parametrize("name", ["SYNC_INTERVAL", "RETRY_COUNT", "RETRY_DELAY", "DEBOUNCE",
                                   "MIN_SYNC_GAP"])
-@pytest.mark.parametrize("value", ["abc", "-1"])
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "-inf", "Infinity"])
 def test_bad_numbers(name: str, value: str) -> None:
     error = config_error(**{"MQTT_BROKER_URL": URL, name: value})
     assert error.setting == name
@@ -330,6 +330,36 @@ def test_bad_numbers(name: str, value: str) -> None:
 def test_negative_flags(flag: str) -> None:
     error = config_error([flag, "-1"], MQTT_BROKER_URL=URL)
     assert error.setting == flag
+
+
+@pytest.mark.parametrize("flag", ["--interval", "--retry-delay", "--debounce", "--min-gap"])
+@pytest.mark.parametrize("value", ["nan", "inf", "NaN", "1e999"])
+def test_non_finite_flags(flag: str, value: str) -> None:
+    # float() accepts these words; a nan interval would make the timer spin.
+    error = config_error([flag, value], MQTT_BROKER_URL=URL)
+    assert error.setting == flag
+    assert "finite" in str(error)
+
+
+# --- the HTTP API's exposure check -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["--one-shot"], ["--dry-run"], ["--no-continuous"]])
+def test_an_exposed_http_host_does_not_stop_modes_that_serve_nothing(argv: list[str]) -> None:
+    # One env file often serves the service and an occasional one-shot: neither of these
+    # listens, so HTTP_HOST=0.0.0.0 without API_TOKEN is no risk there.
+    settings = load(argv, MQTT_BROKER_URL=URL, HTTP_HOST="0.0.0.0")  # noqa: S104
+    assert settings.one_shot or settings.dry_run
+
+
+def test_one_shot_from_the_environment_serves_nothing_either() -> None:
+    settings = load(MQTT_BROKER_URL=URL, ONE_SHOT="true", HTTP_HOST="0.0.0.0")  # noqa: S104
+    assert settings.one_shot
+
+
+def test_the_service_still_refuses_an_exposed_http_host_without_a_token() -> None:
+    error = config_error(MQTT_BROKER_URL=URL, HTTP_HOST="0.0.0.0")  # noqa: S104
+    assert error.setting == "HTTP_HOST"
 
 
 # --- prefixes ------------------------------------------------------------------------------
