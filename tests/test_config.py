@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from spotify_to_plex_mqtt.cli import main
 from spotify_to_plex_mqtt.config import ConfigError, Settings, load_settings
+from spotify_to_plex_mqtt.flags import build_parser
 from spotify_to_plex_mqtt.secret import MASK
 
 PASSWORD = "Pw-9f3k!zz"  # noqa: S105 - a distinctive test value
@@ -498,3 +500,24 @@ def test_main_unparseable_flag_exits_2(clean_env: pytest.MonkeyPatch,
         main(["--interval", "soon"])
     assert info.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+# --- --help -------------------------------------------------------------------------------
+
+
+def _readme_environment_variables() -> set[str]:
+    """The names in the environment column of the README's configuration table."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    names: set[str] = set()
+    for line in readme.splitlines():
+        cells = line.split("|")
+        if len(cells) > 3 and line.startswith("|"):
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]+)", cells[2]))
+    return names
+
+
+def test_help_names_every_environment_variable_of_the_readme() -> None:
+    names = _readme_environment_variables()
+    assert {"MQTT_BROKER_URL", "PLEX_URL", "PLEX_TOKEN", "PLEX_VERIFY_TLS"} <= names
+    text = build_parser().format_help()
+    assert sorted(n for n in names if n not in text) == []
