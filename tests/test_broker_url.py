@@ -186,6 +186,8 @@ def test_error_messages_never_contain_the_password(raw: str) -> None:
     f"mqtt://ha:1/{PASSWORD}@broker.local:1883",  # "/" starts a path
     f"mqtt://ha:p w#{PASSWORD}@broker.local",     # a space and a "#"
     f"mqtts://ha:{PASSWORD}#@broker.local",
+    f"mqtt://ha:[{PASSWORD}@broker.local:1883",  # "[" starts an IPv6 address
+    f"mqtt://ha:{PASSWORD}]@broker.local",
 ])
 def test_unencoded_characters_in_credentials_say_so(raw: str) -> None:
     # These used to be reported as "its port is not a number", sending the user to the port.

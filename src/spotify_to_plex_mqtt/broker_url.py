@@ -27,7 +27,8 @@ EXAMPLE = "mqtt://192.168.1.10:1883 (or mqtts://, ws://host:9001/mqtt, wss://)"
 
 CREDENTIALS_HINT = (
     "the user name or password holds a character that must be percent-encoded "
-    "(@ as %40, : as %3A, / as %2F, ? as %3F, # as %23, % as %25, a space as %20), "
+    "(@ as %40, : as %3A, / as %2F, ? as %3F, # as %23, [ as %5B, ] as %5D, % as %25, "
+    "a space as %20), "
     "or set MQTT_USERNAME and MQTT_PASSWORD instead, which need no encoding")
 
 
@@ -57,6 +58,19 @@ class BrokerUrl:
         return f"{scheme}://{host}:{self.port}{self.path or ''}"
 
 
+def _credentials_broke(authority: str) -> bool:
+    """Whether `authority` fails to parse only because of its `user:pass@` part (an
+    unencoded "[" or "]", say): the host and port after the last "@" parse on their own."""
+    userinfo, at, host = authority.rpartition("@")
+    if not at or not userinfo:
+        return False
+    try:
+        _ = urlsplit(f"mqtt://{host}").port
+    except ValueError:
+        return False
+    return True
+
+
 def parse_broker_url(raw: str) -> BrokerUrl:
     """Parse `mqtt[s]://` or `ws[s]://` URLs with optional `user:pass@` and websocket path."""
     text = raw.strip()
@@ -75,7 +89,7 @@ def parse_broker_url(raw: str) -> BrokerUrl:
         port = parts.port
     except ValueError as exc:
         # urlsplit's messages can quote the netloc, which may hold the password.
-        if misplaced_at:
+        if misplaced_at or _credentials_broke(authority):
             raise BrokerUrlError(CREDENTIALS_HINT) from None
         bad_port = "port" in str(exc).lower()
         reason = "its port is not a number from 1 to 65535" if bad_port else "it is malformed"
