@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,20 @@ async def test_status_with_a_real_service(tmp_path: Path, make_client: MakeClien
         "state": "error", "last_error": "playlists.json is not valid JSON"}
     assert body["files"]["track_links.json"]["state"] == "unknown"
     assert body["entities"] is None
+
+
+async def test_status_times_are_iso_8601_in_utc(plane: FakePlane,
+                                               make_client: MakeClient) -> None:
+    client = await make_client(plane)
+    plane.bus.emit(SyncFinished(1, ("start",), 1, 1, 0, 0, 0, 0, 0.25, at=1_796_191_413.5))
+    plane.bus.emit(SyncFailed(2, ("timer",), "publish timed out", 1, 30.0,
+                              at=1_796_191_420.0))
+    body = await (await client.get("/status")).json()
+    assert body["last_sync"]["at"] == "2026-12-02T06:03:33.500Z"
+    assert body["last_failure"]["at"] == "2026-12-02T06:03:40.000Z"
+    assert datetime.fromisoformat(body["last_sync"]["at"]).tzinfo is not None
+    # Durations stay numbers of seconds.
+    assert body["last_sync"]["duration"] == 0.25
 
 
 async def test_status_shows_running_sync_and_file_states(plane: FakePlane,
@@ -468,8 +483,11 @@ async def test_port_in_use_is_a_clear_error(plane: FakePlane) -> None:
     await first.start()
     try:
         second = HttpServer(plane, Metrics(), port=first.bound_port or 0)
-        with pytest.raises(HttpServerError, match=r"cannot listen on 127\.0\.0\.1"):
+        with pytest.raises(HttpServerError, match=r"cannot listen on 127\.0\.0\.1") as info:
             await second.start()
+        # The hint names the two ways out.
+        assert "HTTP_PORT (--http-port)" in str(info.value)
+        assert "--no-http" in str(info.value)
     finally:
         await first.stop()
 

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from spotify_to_plex_mqtt.broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
+from spotify_to_plex_mqtt.broker_url import (
+    CREDENTIALS_HINT,
+    BrokerUrl,
+    BrokerUrlError,
+    parse_broker_url,
+)
 from spotify_to_plex_mqtt.secret import Secret
 
 PASSWORD = "Pw-9f3k!zz"  # noqa: S105 - a distinctive test value
@@ -175,6 +180,42 @@ def test_error_messages_never_contain_the_password(raw: str) -> None:
     assert info.value.__context__ is None or info.value.__suppress_context__
 
 
+@pytest.mark.parametrize("raw", [
+    f"mqtt://ha:{PASSWORD}#1@broker.local:1883",  # "#" starts a fragment
+    f"mqtt://ha:{PASSWORD}?1@broker.local:1883",  # "?" starts a query
+    f"mqtt://ha:1/{PASSWORD}@broker.local:1883",  # "/" starts a path
+    f"mqtt://ha:p w#{PASSWORD}@broker.local",     # a space and a "#"
+    f"mqtts://ha:{PASSWORD}#@broker.local",
+    f"mqtt://ha:[{PASSWORD}@broker.local:1883",  # "[" starts an IPv6 address
+    f"mqtt://ha:{PASSWORD}]@broker.local",
+])
+def test_unencoded_characters_in_credentials_say_so(raw: str) -> None:
+    # These used to be reported as "its port is not a number", sending the user to the port.
+    with pytest.raises(BrokerUrlError) as info:
+        parse_broker_url(raw)
+    message = str(info.value)
+    assert message == CREDENTIALS_HINT
+    assert "port" not in message
+    assert all(code in message for code in ("%40", "%23", "%20"))
+    assert PASSWORD not in message
+
+
+@pytest.mark.parametrize(("raw", "password"), [
+    ("mqtt://ha:p@ss@broker.local:1883", "p@ss"),             # the last "@" ends them
+    ("mqtt://me@example.com:pw@broker.local:1883", "pw"),
+    ("mqtt://ha:pa ss@broker.local:1883", "pa ss"),
+])
+def test_unambiguous_unencoded_credentials_still_work(raw: str, password: str) -> None:
+    url = parse_broker_url(raw)
+    assert url.host == "broker.local"
+    assert url.password == Secret(password)
+
+
+def test_a_bad_port_after_credentials_is_still_the_port() -> None:
+    with pytest.raises(BrokerUrlError, match="port is not a number"):
+        parse_broker_url(f"mqtt://ha:{PASSWORD}@broker.local:12ab")
+
+
 def test_websocket_path_is_not_a_hiding_place_for_a_password() -> None:
     # A password with an unencoded "/" ("1234/Pw-9f3k!zz") turns its tail into the websocket
     # path; `display` then prints it. A path holding "@" is almost surely such a mistake.
@@ -240,6 +281,7 @@ def test_round_trip_and_no_password_in_display(*, scheme: str, host: str, port: 
 
 
 FIXED_WORDING = (
+    CREDENTIALS_HINT,
     "its port is not a number from 1 to 65535",
     "a path is only meaningful for ws:// and wss:// URLs",
     "it is malformed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from spotify_to_plex_mqtt.cli import main
 from spotify_to_plex_mqtt.config import ConfigError, Settings, load_settings
+from spotify_to_plex_mqtt.flags import build_parser
 from spotify_to_plex_mqtt.secret import MASK
 
 PASSWORD = "Pw-9f3k!zz"  # noqa: S105 - a distinctive test value
@@ -318,7 +320,7 @@ def test_false_booleans(value: str) -> None:
 
 @pytest.mark.parametrize("name", ["SYNC_INTERVAL", "RETRY_COUNT", "RETRY_DELAY", "DEBOUNCE",
                                   "MIN_SYNC_GAP"])
-@pytest.mark.parametrize("value", ["abc", "-1"])
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "-inf", "Infinity"])
 def test_bad_numbers(name: str, value: str) -> None:
     error = config_error(**{"MQTT_BROKER_URL": URL, name: value})
     assert error.setting == name
@@ -330,6 +332,36 @@ def test_bad_numbers(name: str, value: str) -> None:
 def test_negative_flags(flag: str) -> None:
     error = config_error([flag, "-1"], MQTT_BROKER_URL=URL)
     assert error.setting == flag
+
+
+@pytest.mark.parametrize("flag", ["--interval", "--retry-delay", "--debounce", "--min-gap"])
+@pytest.mark.parametrize("value", ["nan", "inf", "NaN", "1e999"])
+def test_non_finite_flags(flag: str, value: str) -> None:
+    # float() accepts these words; a nan interval would make the timer spin.
+    error = config_error([flag, value], MQTT_BROKER_URL=URL)
+    assert error.setting == flag
+    assert "finite" in str(error)
+
+
+# --- the HTTP API's exposure check -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["--one-shot"], ["--dry-run"], ["--no-continuous"]])
+def test_an_exposed_http_host_does_not_stop_modes_that_serve_nothing(argv: list[str]) -> None:
+    # One env file often serves the service and an occasional one-shot: neither of these
+    # listens, so HTTP_HOST=0.0.0.0 without API_TOKEN is no risk there.
+    settings = load(argv, MQTT_BROKER_URL=URL, HTTP_HOST="0.0.0.0")  # noqa: S104
+    assert settings.one_shot or settings.dry_run
+
+
+def test_one_shot_from_the_environment_serves_nothing_either() -> None:
+    settings = load(MQTT_BROKER_URL=URL, ONE_SHOT="true", HTTP_HOST="0.0.0.0")  # noqa: S104
+    assert settings.one_shot
+
+
+def test_the_service_still_refuses_an_exposed_http_host_without_a_token() -> None:
+    error = config_error(MQTT_BROKER_URL=URL, HTTP_HOST="0.0.0.0")  # noqa: S104
+    assert error.setting == "HTTP_HOST"
 
 
 # --- prefixes ------------------------------------------------------------------------------
@@ -468,3 +500,24 @@ def test_main_unparseable_flag_exits_2(clean_env: pytest.MonkeyPatch,
         main(["--interval", "soon"])
     assert info.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+# --- --help -------------------------------------------------------------------------------
+
+
+def _readme_environment_variables() -> set[str]:
+    """The names in the environment column of the README's configuration table."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    names: set[str] = set()
+    for line in readme.splitlines():
+        cells = line.split("|")
+        if len(cells) > 3 and line.startswith("|"):
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]+)", cells[2]))
+    return names
+
+
+def test_help_names_every_environment_variable_of_the_readme() -> None:
+    names = _readme_environment_variables()
+    assert {"MQTT_BROKER_URL", "PLEX_URL", "PLEX_TOKEN", "PLEX_VERIFY_TLS"} <= names
+    text = build_parser().format_help()
+    assert sorted(n for n in names if n not in text) == []

@@ -407,6 +407,28 @@ def test_unreachable_broker_is_reported_by_host_and_port(library: SettingsDir) -
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("plex_json", "env", "named"), [
+    ("{", {}, "plex.json"),
+    (None, {"PLEX_URL": "not a url", "PLEX_TOKEN": "t0k3n-abc"}, "PLEX_URL"),
+])
+def test_a_plex_configuration_error_fails_the_one_shot_but_publishes(
+        clean_broker: Mosquitto, library: SettingsDir, plex_json: str | None,
+        env: dict[str, str], named: str) -> None:
+    if plex_json is not None:
+        (library.root / "plex.json").write_text(plex_json)
+
+    result = run_cli("--one-shot", "--settings-dir", str(library.root),
+                     env=broker_env(clean_broker, **env))
+
+    # A cron job must see it; the entities are published all the same (Plex is enrichment).
+    assert result.returncode == 1, result.output
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert parse_summary(result.stdout).entities == len(entities_of(library))
+    assert "t0k3n-abc" not in result.output
+    assert_broker(retained(clean_broker), (library, DEFAULT))
+
+
 def assert_kept(after: Mapping[str, bytes], before: Mapping[str, bytes], file: str) -> None:
     """Every retained message is still there, unchanged; only the bridge state moved, to
     report the problem with `file`."""

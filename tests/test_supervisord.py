@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -99,19 +101,25 @@ def short_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+class StartSupervisord(Protocol):
+    def __call__(self, env: Mapping[str, str], *, one_log: bool = False) -> Supervisord: ...
+
+
 @pytest.fixture
-def start_supervisord(tmp_path: Path, short_dir: Path) -> Iterator[
-        Callable[[Mapping[str, str]], Supervisord]]:
+def start_supervisord(tmp_path: Path, short_dir: Path) -> Iterator[StartSupervisord]:
     started: list[Supervisord] = []
 
-    def start(env: Mapping[str, str]) -> Supervisord:
+    def start(env: Mapping[str, str], *, one_log: bool = False) -> Supervisord:
+        """`one_log`: supervisord's stdout and stderr go to one file opened as a shell's
+        `> file 2>&1` opens it (truncated, not in append mode)."""
         settings_dir = tmp_path / "settings"
         write_settings_dir(settings_dir)
         parser = deploy_config()
         socket = short_dir / "supervisor.sock"
         log = tmp_path / "supervisord.log"
         overrides = {
-            ("supervisord", "logfile"): str(log),
+            # With one_log the deploy file's own logging is what is tested.
+            **({} if one_log else {("supervisord", "logfile"): str(log)}),
             ("supervisord", "pidfile"): str(tmp_path / "supervisord.pid"),
             ("supervisord", "childlogdir"): str(tmp_path),
             ("unix_http_server", "file"): str(socket),
@@ -127,11 +135,12 @@ def start_supervisord(tmp_path: Path, short_dir: Path) -> Iterator[
             f"[{section}]\n" + "".join(f"{k}={v}\n" for k, v in parser.items(section)) + "\n"
             for section in parser.sections()))
         stdout, stderr = tmp_path / "supervisord.out", tmp_path / "supervisord.err"
-        with stdout.open("ab") as out, stderr.open("ab") as err:
+        with stdout.open("wb" if one_log else "ab") as out, stderr.open("ab") as err:
             process = subprocess.Popen(
                 [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],
-                env=dict(env), stdout=out, stderr=err, cwd=tmp_path)
-        supervisord = Supervisord(config, log, stdout, stderr, process)
+                env=dict(env), stdout=out, stderr=subprocess.STDOUT if one_log else err,
+                cwd=tmp_path)
+        supervisord = Supervisord(config, stdout if one_log else log, stdout, stderr, process)
         started.append(supervisord)
         wait_until(lambda: socket.exists() or process.poll() is not None,
                    "supervisord control socket", 15.0, supervisord.output)
@@ -163,14 +172,17 @@ def test_the_deploy_program_section_is_fit_for_the_service() -> None:
     assert program["stopsignal"] == "TERM"
     # supervisord must wait for the service's own bounded shutdown before it SIGKILLs.
     assert float(program["stopwaitsecs"]) > SERVICE_WORST_SHUTDOWN
-    assert program["autorestart"] == "true"
+    # Restarted after a crash or a lost process, but not after a configuration error.
+    assert program["autorestart"] == "unexpected"
+    assert set(program["exitcodes"].split(",")) == {"0", "2"}
+    assert program["startsecs"] == "0"
     # An unset %(ENV_X)s variable would make supervisord reject the whole file.
     parser = deploy_config()
     assert not [v for s in parser.sections() for _, v in parser.items(s) if "%(ENV_" in v]
 
 
 def test_runs_under_supervisord_and_stops_cleanly(
-        mosquitto: Mosquitto, start_supervisord: Callable[[Mapping[str, str]], Supervisord],
+        mosquitto: Mosquitto, start_supervisord: StartSupervisord,
         ) -> None:
     prefix = f"sv-{uuid.uuid4().hex[:8]}"
     status = f"{prefix}/status"
@@ -181,7 +193,7 @@ def test_runs_under_supervisord_and_stops_cleanly(
 
     collect(mosquitto, status, lambda m: (status, b"online") in m, timeout=15.0)
     collect(mosquitto, f"{prefix}/categories", lambda m: any(p for _, p in m), timeout=15.0)
-    wait_until(lambda: sv.state() == "RUNNING", "RUNNING state (startsecs=3)", 15.0,
+    wait_until(lambda: sv.state() == "RUNNING", "RUNNING state", 15.0,
                lambda: f"{sv.ctl('status').stdout}\n{sv.log_text()}\n{sv.output()}")
 
     stop = sv.ctl("stop", PROGRAM)
@@ -202,17 +214,64 @@ def test_runs_under_supervisord_and_stops_cleanly(
     assert retained(mosquitto, [status]) == {status: b"offline"}
 
 
-def test_starts_without_mqtt_variables_and_the_service_names_the_missing_one(
-        start_supervisord: Callable[[Mapping[str, str]], Supervisord]) -> None:
+def stays_false(condition: Callable[[], bool], window: float) -> bool:
+    """Whether `condition` stays false for `window` seconds (an absence can only be seen
+    over a bounded window; supervisord respawns within 1 s, so a few seconds suffice)."""
+    deadline = time.monotonic() + window
+    while time.monotonic() < deadline:
+        if condition():
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_configuration_error_is_reported_once_and_not_respawned(
+        start_supervisord: StartSupervisord) -> None:
     sv = start_supervisord(base_env())  # supervisord accepts the config (checked in start)
 
-    wait_until(lambda: f"exited: {PROGRAM} (exit status 2; not expected)" in sv.log_text(),
+    wait_until(lambda: f"exited: {PROGRAM} (exit status 2" in sv.log_text(),
                "exit status 2 of the service", 15.0, lambda: sv.log_text() + sv.output())
 
+    # Respawning cannot fix a missing setting: it only repeats the message (it used to,
+    # 10 times in 53 s, because a start shorter than startsecs counts as a failed start).
+    assert stays_false(lambda: sv.log_text().count(f"spawned: '{PROGRAM}'") > 1, 4.0), \
+        sv.log_text()
+    assert sv.state() == "EXITED", sv.ctl("status").stdout
     assert sv.process.poll() is None  # supervisord itself carries on
     output = sv.output()
-    assert "MQTT_BROKER_URL" in output, output
+    assert output.count("MQTT_BROKER_URL is not set") == 1, output
     assert "Traceback" not in output
     shutdown = sv.ctl("shutdown")
     assert shutdown.returncode == 0, shutdown.stdout + shutdown.stderr
     assert sv.process.wait(20) == 0
+
+
+SERVICE_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) +\S")
+SUPERVISORD_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]{4,5} \S")
+
+
+def test_logs_stay_whole_when_supervisord_output_is_redirected_to_a_file(
+        mosquitto: Mosquitto, start_supervisord: StartSupervisord) -> None:
+    prefix = f"sv-{uuid.uuid4().hex[:8]}"
+    env = {**base_env(), "MQTT_BROKER_URL": mosquitto.url, "MQTT_USERNAME": mosquitto.username,
+           "MQTT_PASSWORD": mosquitto.password, "MQTT_TOPIC_PREFIX": prefix,
+           "MQTT_DISCOVERY_PREFIX": f"ha-{prefix}", "DEBUG": "*"}
+    sv = start_supervisord(env, one_log=True)  # `supervisord ... > file 2>&1`
+
+    collect(mosquitto, f"{prefix}/status", lambda m: (f"{prefix}/status", b"online") in m,
+            timeout=15.0)
+    wait_until(lambda: "sync #1 (" in sv.output(), "the first sync in the log", 15.0,
+               sv.output)
+    assert sv.ctl("stop", PROGRAM).returncode == 0
+    assert sv.ctl("shutdown").returncode == 0
+    assert sv.process.wait(20) == 0
+
+    lines = sv.output().splitlines()
+    broken = [line for line in lines
+              if not (SERVICE_LINE.match(line) or SUPERVISORD_LINE.match(line))]
+    assert broken == [], "\n".join(lines)
+    # Nothing overwritten: supervisord's own lines and the service's are both there.
+    text = "\n".join(lines)
+    assert f"spawned: '{PROGRAM}'" in text
+    assert "stopped (SIGTERM)" in text
+    assert mosquitto.password not in text

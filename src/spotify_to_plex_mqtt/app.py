@@ -56,7 +56,9 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
     print(summary(result))
     if show_table:
         print(entity_table(result, topics))
-    return 0 if result.ok else 1
+    # The entities were published (Plex is enrichment), but a cron job or CI must notice a
+    # broken plex.json or PLEX_URL: the error is already logged.
+    return 0 if result.ok and plex.error is None else 1
 
 
 async def dry_run(settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -22,6 +23,13 @@ _SCHEMES: dict[str, tuple[Transport, bool, int]] = {
 }
 
 EXAMPLE = "mqtt://192.168.1.10:1883 (or mqtts://, ws://host:9001/mqtt, wss://)"
+
+
+CREDENTIALS_HINT = (
+    "the user name or password holds a character that must be percent-encoded "
+    "(@ as %40, : as %3A, / as %2F, ? as %3F, # as %23, [ as %5B, ] as %5D, % as %25, "
+    "a space as %20), "
+    "or set MQTT_USERNAME and MQTT_PASSWORD instead, which need no encoding")
 
 
 class BrokerUrlError(ValueError):
@@ -50,6 +58,19 @@ class BrokerUrl:
         return f"{scheme}://{host}:{self.port}{self.path or ''}"
 
 
+def _credentials_broke(authority: str) -> bool:
+    """Whether `authority` fails to parse only because of its `user:pass@` part (an
+    unencoded "[" or "]", say): the host and port after the last "@" parse on their own."""
+    userinfo, at, host = authority.rpartition("@")
+    if not at or not userinfo:
+        return False
+    try:
+        _ = urlsplit(f"mqtt://{host}").port
+    except ValueError:
+        return False
+    return True
+
+
 def parse_broker_url(raw: str) -> BrokerUrl:
     """Parse `mqtt[s]://` or `ws[s]://` URLs with optional `user:pass@` and websocket path."""
     text = raw.strip()
@@ -57,18 +78,25 @@ def parse_broker_url(raw: str) -> BrokerUrl:
         raise BrokerUrlError("it is empty")
     if "://" not in text:
         raise BrokerUrlError("it has no scheme")
+    # An "@" after the authority: the credentials are there, but an unencoded "/", "?" or
+    # "#" in them ended the authority early. Said before the port check, which would
+    # otherwise blame the port for the password's tail.
+    after_scheme = text.split("://", 1)[1]
+    authority = re.split(r"[/?#]", after_scheme, maxsplit=1)[0]
+    misplaced_at = "@" in after_scheme and "@" not in authority
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
         # urlsplit's messages can quote the netloc, which may hold the password.
+        if misplaced_at or _credentials_broke(authority):
+            raise BrokerUrlError(CREDENTIALS_HINT) from None
         bad_port = "port" in str(exc).lower()
         reason = "its port is not a number from 1 to 65535" if bad_port else "it is malformed"
         raise BrokerUrlError(reason) from None
-    if "@" in parts.path or "@" in parts.query:
-        # An unencoded "/" in the password moved its tail into the path; never show that.
-        raise BrokerUrlError("the user name or password holds a character that must be "
-                             "percent-encoded (/ as %2F, @ as %40, : as %3A)")
+    if misplaced_at:
+        # Never show the path: it holds the tail of the password.
+        raise BrokerUrlError(CREDENTIALS_HINT)
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise BrokerUrlError(f"its scheme {scheme!r} is not one of mqtt, mqtts, ws, wss")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,9 @@ def _env_number(env: Mapping[str, str], name: str, kind: Callable[[str], float])
         value = kind(raw.strip())
     except ValueError:
         raise ConfigError(name, f"is {raw!r}, which is not a number", f"{name}=30") from None
+    if not math.isfinite(value):
+        raise ConfigError(name, f"is {raw!r}, which is not a finite number",
+                          f"{name}=30")
     if value < 0:
         raise ConfigError(name, f"is {raw!r}, which is negative", f"{name}=30")
     return value
@@ -212,7 +216,10 @@ def _pick(flag: Any, from_env: Callable[[], Any], default: Any) -> Any:
     return default if env_value is None else env_value
 
 
-def _http_settings(args: argparse.Namespace, env: Mapping[str, str]) -> HttpSettings:
+def _http_settings(args: argparse.Namespace, env: Mapping[str, str], *,
+                   serves: bool) -> HttpSettings:
+    """`serves`: whether this mode listens at all (one-shot and dry-run never do, so an
+    exposed HTTP_HOST left in a shared env file must not stop them)."""
     port = int(_pick(args.http_port, lambda: _env_number(env, "HTTP_PORT", int), 9031))
     if not 0 <= port <= 65535:
         raise ConfigError("--http-port", f"is {port}, which is not a TCP port", "--http-port 9031")
@@ -226,7 +233,7 @@ def _http_settings(args: argparse.Namespace, env: Mapping[str, str]) -> HttpSett
                                          lambda: _env_bool(env, "HTTP_ALLOW_UNAUTHENTICATED"),
                                          False)),
     )
-    if http.enabled:
+    if http.enabled and serves:
         # Lazy: api imports this module (for ConfigError).
         from .httpserver import check_http_exposure
 
@@ -240,12 +247,16 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     command: Command = args.command
     dry_run = bool(_pick(args.dry_run, lambda: _env_bool(env, "MQTT_DRY_RUN"), False))
     mqtt = _mqtt_settings(env, required=command == "run" and not dry_run)
+    one_shot = bool(_pick(args.one_shot, lambda: _env_bool(env, "ONE_SHOT"), False))
     settings_dir = Path(
         args.settings_dir or env.get("SETTINGS_DIR") or env.get("STORAGE_DIR") or "./settings"
     ).expanduser()
     for flag, name in ((args.interval, "--interval"), (args.retry_delay, "--retry-delay"),
                        (args.debounce, "--debounce"), (args.min_gap, "--min-gap"),
                        (args.retry_count, "--retry-count")):
+        if flag is not None and not math.isfinite(flag):
+            # float() accepts "nan" and "inf"; a nan interval would spin, an inf one overflow.
+            raise ConfigError(name, f"is {flag}, which is not a finite number", f"{name} 30")
         if flag is not None and flag < 0:
             raise ConfigError(name, f"is {flag}, which is negative", f"{name} 30")
     secrets = tuple(s for s in (mqtt.password.reveal() if mqtt.password else "",
@@ -260,7 +271,7 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         command=command,
         settings_dir=settings_dir,
         mqtt=mqtt,
-        one_shot=boolean(args.one_shot, "ONE_SHOT"),
+        one_shot=one_shot,
         dry_run=dry_run,
         debug=bool(args.debug) or _debug_from_env(env.get("DEBUG")),
         interval=float(number(args.interval, "SYNC_INTERVAL", float, 300.0)),
@@ -271,6 +282,6 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         debounce=float(number(args.debounce, "DEBOUNCE", float, 2.0)),
         min_gap=float(number(args.min_gap, "MIN_SYNC_GAP", float, 10.0)),
         bridge_entities=not boolean(args.no_bridge_entities, "DISABLE_BRIDGE_ENTITIES"),
-        http=_http_settings(args, env),
+        http=_http_settings(args, env, serves=not (one_shot or dry_run)),
         secrets=secrets,
     )

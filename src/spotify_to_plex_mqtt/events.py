@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("spotify_to_plex_mqtt")
@@ -14,7 +15,7 @@ log = logging.getLogger("spotify_to_plex_mqtt")
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Base of all events; `at` is wall-clock seconds."""
+    """Base of all events; `at` is wall-clock seconds (Unix time)."""
 
     at: float = field(default_factory=time.time, kw_only=True)
 
@@ -23,7 +24,14 @@ class Event:
         return _KINDS[type(self)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.kind, **asdict(self)}
+        """Plain data for the API; `at` as ISO 8601 UTC, which people and tools read."""
+        return {"event": self.kind, **asdict(self), "at": iso_time(self.at)}
+
+
+def iso_time(at: float) -> str:
+    """`at` (Unix seconds) as ISO 8601 in UTC with milliseconds: 2026-12-02T06:03:33.123Z."""
+    moment = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    return moment.replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ MQTT settings come from the environment: MQTT_BROKER_URL, MQTT_USERNAME, MQTT_PA
 MQTT_TOPIC_PREFIX, MQTT_DISCOVERY_PREFIX, MQTT_CA_FILE, MQTT_TLS_INSECURE, MQTT_DRY_RUN, DEBUG.
 HTTP API: API_TOKEN (bearer token for POST /sync and the /events WebSocket), HTTP_HOST,
 HTTP_PORT, DISABLE_HTTP, HTTP_ALLOW_UNAUTHENTICATED.
+Plex (artwork, plex_uri; plex.json in the settings directory otherwise): PLEX_URL,
+PLEX_TOKEN, PLEX_VERIFY_TLS.
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 
@@ -13,6 +14,11 @@ from .metrics import Metrics
 from .secret import Secret
 
 log = logging.getLogger(__name__)
+
+ADDRESS_IN_USE_HINT = (
+    "; another program, or another instance of this service, listens on that port: stop it, "
+    "choose a free port with HTTP_PORT (--http-port), or turn the API off with "
+    "DISABLE_HTTP=true (--no-http)")
 
 
 class HttpServerError(Exception):
@@ -98,8 +104,9 @@ class HttpServer:
             await web.TCPSite(runner, self.host or None, self.port).start()
         except OSError as exc:
             await runner.cleanup()
+            hint = ADDRESS_IN_USE_HINT if exc.errno == errno.EADDRINUSE else ""
             raise HttpServerError(f"the HTTP API cannot listen on {self.host}:{self.port}: "
-                                  f"{exc.strerror or exc}") from None
+                                  f"{exc.strerror or exc}{hint}") from None
         self._runner = runner
         log.info("HTTP API on %s", self.url)
 

@@ -27,13 +27,17 @@ def _error(description: str) -> dict[str, Any]:
     return _json(description, _ref("Error"))
 
 
+_TIME = {"type": "string", "format": "date-time",
+         "description": "When it happened: ISO 8601 in UTC, e.g. 2026-12-02T06:03:33.123Z"}
+
+
 def _event_schema(*, nullable: bool = False) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "type": "object",
         "required": ["event", "at"],
         "properties": {
             "event": {"type": "string", "enum": sorted(_KINDS.values())},
-            "at": {"type": "number", "description": "Unix time"},
+            "at": _TIME,
         },
         "additionalProperties": True,
     }
@@ -116,7 +120,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["event", "at", "id", "reasons", "outcome"],
         "properties": {
             "event": {"type": "string", "enum": ["sync_finished", "sync_failed"]},
-            "at": {"type": "number"},
+            "at": _TIME,
             "id": {"type": "integer"},
             "reasons": _STRING_LIST,
             "outcome": {"type": "string", "enum": ["finished", "failed"]},
