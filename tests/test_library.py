@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from spotify_to_plex_mqtt import jsonfile
-
 from spotify_to_plex_mqtt.library import (
     PLAYLISTS,
     SAVED_ITEMS,
@@ -146,7 +144,7 @@ def test_read_json_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyP
         raise PermissionError(13, "Permission denied", str(path))
 
     # Root reads any file: the refusal is made by the open the reader does.
-    monkeypatch.setattr(jsonfile.os, "open", deny)
+    monkeypatch.setattr("spotify_to_plex_mqtt.jsonfile.os.open", deny)
     assert "permission denied" in _problem(path).reason
 
 
@@ -156,7 +154,7 @@ def test_read_json_other_os_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     def broken(*_args: object) -> int:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(jsonfile.os, "open", broken)
+    monkeypatch.setattr("spotify_to_plex_mqtt.jsonfile.os.open", broken)
     assert "Input/output error" in _problem(path).reason
 
 
