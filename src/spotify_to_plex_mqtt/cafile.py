@@ -34,8 +34,8 @@ def ca_file_problem(path: Path) -> str | None:
         with path.open("rb") as handle:
             head = handle.read(64 * 1024)
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, ValueError):  # SSLError first: it is an OSError
+        return f"names {str(path)!r}, which is not {EXPECTED}: {_looks_like(head)}"
     except OSError as exc:
         return f"names {str(path)!r}, which cannot be read ({exc.strerror})"
-    except (ssl.SSLError, ValueError):
-        return f"names {str(path)!r}, which is not {EXPECTED}: {_looks_like(head)}"
     return None
