@@ -167,7 +167,7 @@ class DirectoryWatcher:
             if found:
                 self._on_change(tuple(sorted(found)))
 
-        target = self._link_target()  # noqa: ASYNC240 - a few lstat calls, once per watch
+        target = self._link_target()
         with inotify.DirectoryEvents(self.directory, on_names) as events:
             self.ready.set()
             waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._stop.wait()),
