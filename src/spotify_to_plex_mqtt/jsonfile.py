@@ -101,8 +101,8 @@ def read_regular(path: Path, name: str, limit: int = MAX_BYTES) -> bytes:
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise FileProblem(name, f"the file is larger than {limit // (1024 * 1024)} MiB, "
-                                "too large to be a settings file", RESTORE)
+        raise FileProblem(name, f"the file is larger than {limit:,} bytes, too large to be "
+                                "a settings file", RESTORE)
     return data
 
 
