@@ -1,7 +1,7 @@
 """11. One-shot artwork with Plex unreachable, and a CA file that is not a PEM certificate.
 
-Artwork: a one-shot run with the Plex stand-in up publishes every thumb; with Plex down, a
-second one-shot, and then the service's first sync, must keep each item's thumb and
+Artwork: a one-shot run with the Plex stand-in up publishes every thumb; with Plex down, the
+service's first sync, and then a second one-shot run, must keep each item's thumb and
 playable `plex_uri` from the broker's retained state (read for reconciliation anyway)
 instead of publishing `"thumb": ""`. Items new since then get none; Plex's return fills
 them in.
@@ -76,13 +76,14 @@ async def test_plex_down_keeps_the_retained_artwork(fresh_mosquitto: Mosquitto,
         assert await one_shot(settings) == 0
         await wait_converged(broker, TOPICS, expect, deadline=DEADLINE)
         await plex.stop()
-        assert await one_shot(settings) == 0
-        await wait_converged(broker, TOPICS, expect, deadline=DEADLINE)
+        # The service's first sync, then a one-shot run: neither has artwork in memory.
         async with running_service(service_settings(broker, lib.root)) as run:
             await wait_converged(broker, TOPICS, expect, deadline=DEADLINE)
             last = run.service.plex.last
             assert last is not None
             assert last.error, "Plex was not down"
+        assert await one_shot(settings) == 0
+        await wait_converged(broker, TOPICS, expect, deadline=DEADLINE)
 
 
 @pytest.fixture(scope="module")
