@@ -35,8 +35,10 @@ from mosquitto import Mosquitto, _make_certificates
 from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt import plexlink
 from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.config import load_settings
+from spotify_to_plex_mqtt.broker_url import parse_broker_url
+from spotify_to_plex_mqtt.config import MqttSettings, load_settings
 from spotify_to_plex_mqtt.discovery import Topics
+from spotify_to_plex_mqtt.mqtt import BrokerError, BrokerSession
 from spotify_to_plex_mqtt.plex import PlexClient
 
 pytestmark = pytest.mark.broker
@@ -133,3 +135,16 @@ def test_the_real_pem_ca_connects(mosquitto_tls_ws: Mosquitto, tmp_path: Path) -
     done = subprocess.run(cli_argv("--one-shot", "--settings-dir", str(tmp_path / "settings")),
                           env=env, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
+
+
+async def test_a_ca_file_spoiled_after_start_is_a_broker_error(
+        mosquitto_tls_ws: Mosquitto, bad_ca_files: dict[str, Path]) -> None:
+    # Checked at start; replaced by a key later, the next connect must fail as a broker
+    # error (which the service retries and reports), not an `ssl.SSLError` traceback.
+    settings = MqttSettings(url=parse_broker_url(mosquitto_tls_ws.tls_url),
+                            ca_file=bad_ca_files["a private key"])
+    with pytest.raises(BrokerError) as info:
+        async with BrokerSession(settings):
+            pass
+    assert "MQTT_CA_FILE" in str(info.value)
+    assert "PEM" in str(info.value)
