@@ -72,14 +72,17 @@ def merge_mapping(loaded: Loaded[dict[str, str]],
 def describe(file: str, loaded: Loaded[Any], kept: Kept[Any]) -> str:
     """The problem to report for a file with malformed entries (`loaded.warnings`)."""
     count = len(loaded.warnings)
-    first = loaded.warnings[0].removeprefix(f"{file} ")
-    entries = "1 entry cannot be used" if count == 1 else f"{count} entries cannot be used"
-    more = "" if count == 1 else f" and {count - 1} more"
+    first = loaded.warnings[0].removeprefix(f"{file} ").replace(": skipped, ", ": ", 1)
+    one = count == 1
+    entries = "1 entry cannot be used" if one else f"{count} entries cannot be used"
+    more = "" if one else f"; and {count - 1} more"
     if kept.unknown:
-        outcome = ("no earlier good version says which items they stand for, so no entity "
-                   "is removed until they are fixed")
+        it, fixed = ("it", "it is") if one else ("them", "they are")
+        outcome = (f"no good version of {it} was read earlier, so no entity is removed "
+                   f"until {fixed} fixed")
     elif kept.kept:
-        outcome = f"the last good version of {len(kept.kept)} item(s) is kept"
+        outcome = "its item keeps its last good version" if len(kept.kept) == 1 else \
+            f"{len(kept.kept)} items keep their last good version"
     else:
         outcome = "the other entries are used"
     return (f"{file}: {entries} ({first}{more}); {outcome}. Fix the entry in Spotify-to-Plex "

@@ -115,7 +115,7 @@ async def test_a_malformed_entry_keeps_its_entity_until_fixed_or_really_removed(
         saved_error = await file_error(run, SAVED_ITEMS)
         playlist_error = await file_error(run, PLAYLISTS)
         assert "entry #1" in saved_error
-        assert "kept" in saved_error
+        assert "keeps its last good version" in saved_error
         assert repr(playlist["id"]) in playlist_error
         kept = dataclasses.replace(good, items=tuple(
             dataclasses.replace(i, label="Relabelled") if i.id == other["id"] else i
