@@ -92,11 +92,11 @@ class DirectoryWatcher:
         target = os.path.realpath(self.directory)
         return target if target != os.path.normpath(self.directory) else None
 
-    async def _until_relinked(self, target: str, interval: float = LINK_CHECK) -> None:
+    async def _until_relinked(self, target: str) -> None:
         """Return once the path leads elsewhere than `target` (or stop was asked)."""
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
+                await asyncio.wait_for(self._stop.wait(), LINK_CHECK)
             # In a thread: resolving a path on a network mount can block.
             now = await asyncio.to_thread(os.path.realpath, self.directory)
             if now != target:
@@ -194,7 +194,8 @@ class DirectoryWatcher:
         async for changes in watchfiles.awatch(self.directory, stop_event=self._stop,
                                                recursive=False, force_polling=self._poll,
                                                debounce=400, step=30, watch_filter=None,
-                                               rust_timeout=int(LINK_CHECK * 1000),
+                                               rust_timeout=None if target is None else
+                                               int(LINK_CHECK * 1000),
                                                yield_on_timeout=target is not None):
             names = relevant((path for _, path in changes), self.directory, self._names)
             if names:
