@@ -86,15 +86,19 @@ def read_regular(path: Path, name: str, limit: int = MAX_BYTES) -> bytes:
         raise FileProblem(name, f"the file cannot be read ({exc.strerror})",
                           "Check the disk and the mount") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
             raise FileProblem(name, "this is a directory, not a file",
                               "Remove or rename the directory")
-        if not stat.S_ISREG(mode):
-            raise FileProblem(name, f"this is {_kind(mode)}, not a regular file",
+        if not stat.S_ISREG(info.st_mode):
+            raise FileProblem(name, f"this is {_kind(info.st_mode)}, not a regular file",
                               "Replace it with the file Spotify-to-Plex writes")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
+        # Sized by fstat: a read of `limit` bytes would allocate that much every time.
+        size = min(info.st_size, limit)
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as handle:
+            data = handle.read(size + 1)
+            if len(data) > size:  # grown since fstat, or over the limit
+                data += handle.read(limit + 1 - len(data)) or b""
     except OSError as exc:
         raise FileProblem(name, f"the file cannot be read ({exc.strerror})",
                           "Check the disk and the mount") from None
