@@ -254,7 +254,7 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
     errors = list(snapshot.errors)
     if plan.withheld:
         errors.append(f"{len(plan.withheld)} retained messages were not removed because an "
-                      "input file could not be read")
+                      "input file could not be read, or holds an entry never read well")
     return SyncResult(
         entities=resolution.entities,
         skipped=resolution.skipped,
