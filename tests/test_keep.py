@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spotify_to_plex_mqtt.jsonfile import FileProblem, parse_strict, read_json_file
 from spotify_to_plex_mqtt.keep import merge_items, merge_mapping
@@ -204,3 +206,42 @@ def test_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(FileProblem) as info:
         jsonfile.read_regular(tmp_path / PLAYLISTS, PLAYLISTS, jsonfile.MAX_BYTES)
     assert "larger than" in str(info.value)
+
+
+# -- property: what is kept, what is removed -------------------------------------------------
+
+_IDS = st.sampled_from(["a", "b", "c", "d", "e", "f"])
+# An entry: a good one, one with a bad title (id readable), or one without a readable id.
+_ENTRY = st.tuples(st.sampled_from(["good", "bad", "no-id"]), _IDS, st.text(max_size=3))
+
+
+def _entry(kind: str, ident: str, title: str) -> Any:
+    if kind == "good":
+        return item(ident, title or "t")
+    if kind == "bad":
+        return item(ident, 7)
+    return {"type": "spotify-playlist", "id": None, "title": title}
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=st.lists(_ENTRY.filter(lambda e: e[0] == "good"), max_size=6),
+       new=st.lists(_ENTRY, min_size=1, max_size=6))
+def test_merge_keeps_exactly_what_a_malformed_entry_may_stand_for(
+        old: list[tuple[str, str, str]], new: list[tuple[str, str, str]]) -> None:
+    before = parse_saved_items([_entry(*e) for e in old]).value
+    loaded = parse_saved_items([_entry(*e) for e in new]) if any(
+        e[0] == "good" for e in new) else None
+    if loaded is None:
+        return  # every entry refused: the file is refused whole (test_library covers it)
+    merged = {i.id: i for i in reversed(merge_items(loaded, before).value)}
+    good = {i.id: i for i in reversed(loaded.value)}
+    old_by_id = {i.id: i for i in reversed(before)}
+    bad = {e[1] for e in new if e[0] == "bad"}
+    unidentified = any(e[0] == "no-id" for e in new)
+    for ident in {*good, *old_by_id}:
+        if ident in good:  # a good entry wins
+            assert merged[ident] == good[ident]
+        elif ident in bad or unidentified:  # it may be what the malformed entry is
+            assert merged[ident] == old_by_id[ident]
+        else:  # gone from a file that parsed: a real removal
+            assert ident not in merged
