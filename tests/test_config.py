@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mosquitto import _make_certificates
 from spotify_to_plex_mqtt.cli import main
 from spotify_to_plex_mqtt.config import ConfigError, Settings, load_settings
 from spotify_to_plex_mqtt.flags import build_parser
@@ -396,6 +397,8 @@ def test_ca_file_must_exist(tmp_path: Path) -> None:
     assert error.setting == "MQTT_CA_FILE"
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
+    assert "PEM" in str(config_error(MQTT_BROKER_URL=URL, MQTT_CA_FILE=str(ca)))
+    ca, _cert, _key = _make_certificates(tmp_path / "tls")
     assert load(MQTT_BROKER_URL=URL, MQTT_CA_FILE=str(ca)).mqtt.ca_file == ca
 
 

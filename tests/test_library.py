@@ -140,20 +140,21 @@ def test_read_json_directory(tmp_path: Path) -> None:
 def test_read_json_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, PLAYLISTS, {"data": []})
 
-    def deny(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
+    def deny(*_args: object) -> int:
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    # Root reads any file: the refusal is made by the open the reader does.
+    monkeypatch.setattr("spotify_to_plex_mqtt.jsonfile.os.open", deny)
     assert "permission denied" in _problem(path).reason
 
 
 def test_read_json_other_os_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, PLAYLISTS, {"data": []})
 
-    def broken(self: Path) -> bytes:
+    def broken(*_args: object) -> int:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(Path, "read_bytes", broken)
+    monkeypatch.setattr("spotify_to_plex_mqtt.jsonfile.os.open", broken)
     assert "Input/output error" in _problem(path).reason
 
 

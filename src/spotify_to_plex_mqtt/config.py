@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from .broker_url import EXAMPLE as URL_EXAMPLE
 from .broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
+from .cafile import EXAMPLE as CA_EXAMPLE
+from .cafile import ca_file_problem
 from .flags import build_parser
 from .secret import Secret
 
@@ -192,11 +194,8 @@ def _mqtt_settings(env: Mapping[str, str], required: bool) -> MqttSettings:
         )
     ca_raw = env.get("MQTT_CA_FILE", "").strip()
     ca_file = Path(ca_raw).expanduser() if ca_raw else None
-    if ca_file is not None and not ca_file.is_file():
-        raise ConfigError(
-            "MQTT_CA_FILE", f"names {str(ca_file)!r}, which is not a readable file",
-            "MQTT_CA_FILE=/etc/ssl/certs/my-broker-ca.pem",
-        )
+    if ca_file is not None and (problem := ca_file_problem(ca_file)):
+        raise ConfigError("MQTT_CA_FILE", problem, CA_EXAMPLE)
     return MqttSettings(
         url=url,
         username=username,

@@ -6,7 +6,6 @@ for tools that read it and to preview removals in a dry run without a broker.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from pathlib import Path
 from .discovery import Topics
 from .entities import Entity, item_slug
 from .files import write_json_atomic
+from .jsonfile import FileMissing, FileProblem, guarded, read_json_file
 from .library import LEDGER
 
 log = logging.getLogger(__name__)
@@ -28,16 +28,26 @@ class LedgerEntry:
     category: str = ""
 
 
-def read_ledger(settings_dir: Path) -> tuple[LedgerEntry, ...]:
-    """Entries of the ledger in either format (ids, or objects); empty when absent or unusable."""
-    try:
-        data = json.loads((settings_dir / LEDGER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ()
+# The last problem reported for each ledger path: a corrupt ledger is reported once, not at
+# every sync, and again only after it was read well or changed its fault.
+_reported: dict[Path, str] = {}
+
+
+def _report(path: Path, problem: str | None) -> None:
+    if problem is None:
+        _reported.pop(path, None)
+    elif _reported.get(path) != problem:
+        _reported[path] = problem
+        log.warning("%s; it is ignored (what to clear is read from the broker). Delete it or "
+                    "replace it by a list of ids; the next complete sync rewrites it", problem)
+
+
+def _entries(data: object) -> tuple[LedgerEntry, ...]:
     if isinstance(data, dict):
         data = data.get("items", [])
     if not isinstance(data, list):
-        return ()
+        raise FileProblem(LEDGER, f"expected a list of ids at the top level, found "
+                                  f"{type(data).__name__}", "")
     entries: list[LedgerEntry] = []
     for entry in data:
         if isinstance(entry, str):
@@ -49,6 +59,25 @@ def read_ledger(settings_dir: Path) -> tuple[LedgerEntry, ...]:
                 category=str(entry.get("category") or ""),
             ))
     return tuple(entries)
+
+
+def read_ledger(settings_dir: Path) -> tuple[LedgerEntry, ...]:
+    """Entries of the ledger in either format (ids, or objects); empty when absent or unusable.
+
+    An unusable ledger is reported once (a warning naming it) and then ignored: it only
+    helps, the broker holds the truth."""
+    path = settings_dir / LEDGER
+    try:
+        data = read_json_file(path, LEDGER)
+        entries = guarded(LEDGER, lambda: _entries(data))
+    except FileMissing:
+        _report(path, None)
+        return ()
+    except FileProblem as problem:
+        _report(path, f"{LEDGER} in {settings_dir}: {problem.reason}")
+        return ()
+    _report(path, None)
+    return entries
 
 
 def ledger_topics(settings_dir: Path, topics: Topics) -> list[str]:

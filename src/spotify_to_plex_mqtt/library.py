@@ -6,13 +6,15 @@ while another is being rewritten. Nothing here decides what to publish.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
+
+from .jsonfile import FileProblem as FileProblem  # noqa: PLC0414 - re-exported
+from .jsonfile import guarded, read_json_file
 
 SAVED_ITEMS = "spotify_saved_items.json"
 SAVED_ITEMS_OLD = "saved_items.json"
@@ -30,15 +32,6 @@ T = TypeVar("T")
 _METADATA_KEY = re.compile(r"^(?:/library/metadata/)?(\d+)(?:/children)?/?$")
 
 
-class FileProblem(Exception):
-    """A settings file that cannot be used as a whole; the message names it and says why."""
-
-    def __init__(self, file: str, reason: str, hint: str) -> None:
-        super().__init__(f"{file}: {reason}. {hint}")
-        self.file = file
-        self.reason = reason
-
-
 @dataclass(frozen=True, slots=True)
 class SavedItem:
     """One entry of spotify_saved_items.json."""
@@ -53,10 +46,16 @@ class SavedItem:
 
 @dataclass(frozen=True, slots=True)
 class Loaded(Generic[T]):
-    """A file's usable content plus warnings about entries that were skipped."""
+    """A file's usable content plus warnings about entries that were skipped.
+
+    A skipped entry is identified by the id it names (`bad_ids`), so that its item's last
+    good version can be kept; `unidentified` counts skipped entries without a readable id.
+    """
 
     value: T
     warnings: tuple[str, ...] = ()
+    bad_ids: frozenset[str] = frozenset()
+    unidentified: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,37 +81,7 @@ def plex_key(raw: object) -> str | None:
 
 def read_json(path: Path) -> Any:
     """Read and parse one JSON file, turning every failure into a `FileProblem`."""
-    name = path.name
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FileProblem(name, "the file does not exist",
-                          f"Check --settings-dir (now {path.parent}) or let Spotify-to-Plex "
-                          "create it") from None
-    except PermissionError:
-        raise FileProblem(name, "the file cannot be read (permission denied)",
-                          "Make it readable by the user running this service") from None
-    except IsADirectoryError:
-        raise FileProblem(name, "this is a directory, not a file",
-                          "Remove or rename the directory") from None
-    except OSError as exc:
-        raise FileProblem(name, f"the file cannot be read ({exc.strerror})",
-                          "Check the disk and the mount") from None
-    if not data.strip():
-        raise FileProblem(name, "the file is empty (probably being written)",
-                          "It will be read again when it changes")
-    try:
-        return json.loads(data)
-    except UnicodeDecodeError:
-        raise FileProblem(name, "the file is not UTF-8 text",
-                          "Restore it from Spotify-to-Plex or a backup") from None
-    except RecursionError:
-        raise FileProblem(name, "the JSON is nested too deeply to be a settings file",
-                          "Restore it from Spotify-to-Plex or a backup") from None
-    except json.JSONDecodeError as exc:
-        raise FileProblem(name, f"invalid JSON at line {exc.lineno}, column {exc.colno} "
-                                f"({exc.msg})",
-                          "It may be half-written; it will be read again when it changes") from None
+    return read_json_file(path)
 
 
 def _wrong_top(name: str, expected: str, got: object) -> FileProblem:
@@ -123,6 +92,15 @@ def _wrong_top(name: str, expected: str, got: object) -> FileProblem:
 def _describe(index: int, entry: object) -> str:
     ident = entry.get("id") if isinstance(entry, dict) else None
     return f"entry #{index + 1}" + (f" (id {ident!r})" if isinstance(ident, str) else "")
+
+
+def _text_id(entry: object, field_name: str) -> str | None:
+    ident = entry.get(field_name) if isinstance(entry, dict) else None
+    return ident if isinstance(ident, str) and ident.strip() else None
+
+
+def _loaded(value: T, warnings: list[str], bad: list[str], unidentified: int) -> Loaded[T]:
+    return Loaded(value, tuple(warnings), frozenset(bad), unidentified)
 
 
 def _check_usable(name: str, entries: list[Any], usable: int, warnings: list[str]) -> None:
@@ -158,6 +136,8 @@ def parse_saved_items(data: Any, name: str = SAVED_ITEMS) -> Loaded[tuple[SavedI
         raise _wrong_top(name, "a list of saved items", data)
     items: list[SavedItem] = []
     warnings: list[str] = []
+    bad: list[str] = []
+    unidentified = 0
     # One test per field in the common case, and the reason worked out only for a bad entry:
     # this loop runs for every item on every change of the file (~10 ms at 10k items).
     for index, entry in enumerate(data):
@@ -175,8 +155,12 @@ def parse_saved_items(data: Any, name: str = SAVED_ITEMS) -> Loaded[tuple[SavedI
                                        sys.intern((label or "").strip())))
                 continue
         warnings.append(_refusal(name, index, entry))
+        if (ident := _text_id(entry, "id")) is not None:
+            bad.append(ident)
+        else:
+            unidentified += 1
     _check_usable(name, data, len(items), warnings)
-    return Loaded(tuple(items), tuple(warnings))
+    return _loaded(tuple(items), warnings, bad, unidentified)
 
 
 def parse_playlists(data: Any, name: str = PLAYLISTS) -> Loaded[dict[str, str]]:
@@ -186,9 +170,12 @@ def parse_playlists(data: Any, name: str = PLAYLISTS) -> Loaded[dict[str, str]]:
         raise _wrong_top(name, 'an object with a "data" list', data)
     mapping: dict[str, str] = {}
     warnings: list[str] = []
+    bad: list[str] = []
+    unidentified = 0
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             warnings.append(f"{name} {_describe(index, entry)}: skipped, no text 'id'")
+            unidentified += 1
             continue
         raw = entry.get("plex")
         if raw in (None, ""):
@@ -197,10 +184,11 @@ def parse_playlists(data: Any, name: str = PLAYLISTS) -> Loaded[dict[str, str]]:
         if key is None:
             warnings.append(f"{name} {_describe(index, entry)}: skipped, 'plex' {raw!r} "
                             "is not a Plex rating key")
+            bad.append(entry["id"])
             continue
         mapping.setdefault(entry["id"], key)
     _check_usable(name, entries, len(mapping), warnings)
-    return Loaded(mapping, tuple(warnings))
+    return _loaded(mapping, warnings, bad, unidentified)
 
 
 def parse_track_links(data: Any, name: str = TRACK_LINKS) -> Loaded[dict[str, str]]:
@@ -209,9 +197,12 @@ def parse_track_links(data: Any, name: str = TRACK_LINKS) -> Loaded[dict[str, st
         raise _wrong_top(name, "a list of track links", data)
     mapping: dict[str, str] = {}
     warnings: list[str] = []
+    bad: list[str] = []
+    unidentified = 0
     for index, entry in enumerate(data):
         if not isinstance(entry, dict) or not isinstance(entry.get("spotify_id"), str):
             warnings.append(f"{name} entry #{index + 1}: skipped, no text 'spotify_id'")
+            unidentified += 1
             continue
         raw_ids = entry.get("plex_id")
         if raw_ids is None:
@@ -221,11 +212,12 @@ def parse_track_links(data: Any, name: str = TRACK_LINKS) -> Loaded[dict[str, st
         if candidates and not keys:
             warnings.append(f"{name} entry #{index + 1} ({entry['spotify_id']!r}): "
                             f"no usable Plex key in {raw_ids!r}")
+            bad.append(entry["spotify_id"])
             continue
         if keys:
             mapping.setdefault(entry["spotify_id"], keys[0])
     _check_usable(name, data, len(mapping), warnings)
-    return Loaded(mapping, tuple(warnings))
+    return _loaded(mapping, warnings, bad, unidentified)
 
 
 def saved_items_path(settings_dir: Path) -> Path:
@@ -249,8 +241,9 @@ def file_path(settings_dir: Path, kind: FileKind) -> Path:
 def load_file(settings_dir: Path, kind: FileKind) -> Loaded[Any]:
     """Read one input file; raise `FileProblem` when the file as a whole is unusable."""
     path = file_path(settings_dir, kind)
+    data = read_json(path)
     if kind == "saved_items":
-        return parse_saved_items(read_json(path), path.name)
+        return guarded(path.name, lambda: parse_saved_items(data, path.name))
     if kind == "playlists":
-        return parse_playlists(read_json(path))
-    return parse_track_links(read_json(path))
+        return guarded(path.name, lambda: parse_playlists(data))
+    return guarded(path.name, lambda: parse_track_links(data))

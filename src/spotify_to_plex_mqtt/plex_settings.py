@@ -5,7 +5,6 @@ The token is kept in a `Secret`; no message built here ever contains it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import FALSE_WORDS, TRUE_WORDS
+from .jsonfile import FileMissing, FileProblem, read_json_file
 from .secret import Secret
 
 PLEX_JSON = "plex.json"
@@ -67,17 +67,12 @@ def _read_plex_json(path: Path) -> dict[str, Any]:
                                           "Plex again in Spotify-to-Plex to rewrite it")
 
     try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
+        data = read_json_file(path, PLEX_JSON)
+    except FileMissing:
         return {}
-    except OSError as exc:
-        raise bad(f"cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise bad("is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        # exc.msg is only the parser's complaint, never the document.
-        raise bad(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-                  ) from None
+    except FileProblem as problem:
+        # The reason never quotes the document (it holds the token).
+        raise bad(f"cannot be used: {problem.reason}") from None
     if not isinstance(data, dict):
         raise bad(f"should hold a JSON object, found {type(data).__name__}")
     for name in ("uri", "token", "serverToken", "id"):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .keep import Kept, describe, merge_items, merge_mapping
 from .library import FILES, FileKind, FileProblem, Library, Loaded, file_path, load_file
 
 # A file modified this recently may change again within the same timestamp tick with the
@@ -34,6 +35,10 @@ class FileState:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     has_good_version: bool = False
+    # Malformed entries, whose items keep their last good version (see `keep`).
+    problem: str | None = None
+    # A malformed entry with no last good version: what it stands for is unknown.
+    unknown: bool = False
 
     @property
     def ok(self) -> bool:
@@ -51,12 +56,14 @@ class Snapshot:
 
     @property
     def complete(self) -> bool:
-        """Every file has a good version (now or earlier): removals are safe."""
-        return all(state.has_good_version for state in self.files.values())
+        """Every file has a good version (now or earlier) and no malformed entry stands for
+        an unknown item: removals are safe."""
+        return all(state.has_good_version and not state.unknown
+                   for state in self.files.values())
 
     @property
     def errors(self) -> tuple[str, ...]:
-        return tuple(s.error for s in self.files.values() if s.error)
+        return tuple(e for s in self.files.values() for e in (s.error, s.problem) if e)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -69,6 +76,7 @@ class LibrarySource:
     def __init__(self, settings_dir: Path) -> None:
         self.settings_dir = settings_dir
         self._good: dict[FileKind, Loaded[Any]] = {}
+        self._good_state: dict[FileKind, FileState] = {}
         self._errors: dict[FileKind, str] = {}
         self._stamps: dict[FileKind, Stamp | None] = {}
 
@@ -77,36 +85,54 @@ class LibrarySource:
         new_errors: list[tuple[str, str]] = []
         recovered: list[str] = []
         for kind in FILES:
-            stamp = _stamp(file_path(self.settings_dir, kind))
-            good = self._good.get(kind)
-            if stamp is not None and stamp == self._stamps.get(kind) and good is not None:
+            path = file_path(self.settings_dir, kind)
+            stamp = _stamp(path)
+            kept = self._good_state.get(kind)
+            if stamp is not None and stamp == self._stamps.get(kind) and kept is not None:
                 # Unchanged since it was last parsed well: a 10k-item library's files take
                 # ~70 ms to parse, and a relabel changes only one of them.
-                files[kind] = FileState(FILES[kind], None, good.warnings, True)
+                files[kind] = kept
                 continue
             self._stamps.pop(kind, None)
             try:
-                loaded = load_file(self.settings_dir, kind)
+                state = self._load(kind, path.name)
             except FileProblem as problem:
                 message = str(problem)
                 if self._errors.get(kind) != message:
                     new_errors.append((problem.file, message))
                 self._errors[kind] = message
-                good = self._good.get(kind)
                 files[kind] = FileState(problem.file, message,
-                                        good.warnings if good else (), good is not None)
+                                        kept.warnings if kept else (), kept is not None,
+                                        unknown=kept is not None and kept.unknown)
                 continue
-            if self._errors.pop(kind, None) is not None:
-                recovered.append(FILES[kind])
-            self._good[kind] = loaded
             self._stamps[kind] = stamp
-            files[kind] = FileState(FILES[kind], None, loaded.warnings, True)
+            files[kind] = state
+            if state.problem is None:
+                if self._errors.pop(kind, None) is not None:
+                    recovered.append(FILES[kind])
+            elif self._errors.get(kind) != state.problem:
+                new_errors.append((FILES[kind], state.problem))
+                self._errors[kind] = state.problem
         library = Library(
             items=self._value("saved_items", ()),
             playlists=self._value("playlists", {}),
             track_links=self._value("track_links", {}),
         )
         return Snapshot(library, files, tuple(new_errors), tuple(recovered))
+
+    def _load(self, kind: FileKind, name: str) -> FileState:
+        """Parse one file; its malformed entries keep their items' last good version."""
+        loaded = load_file(self.settings_dir, kind)
+        old = self._good.get(kind)
+        if kind == "saved_items":
+            kept: Kept[Any] = merge_items(loaded, old.value if old else None)
+        else:
+            kept = merge_mapping(loaded, old.value if old else None)
+        self._good[kind] = replace(loaded, value=kept.value)
+        problem = describe(name, loaded, kept) if loaded.warnings else None
+        state = FileState(FILES[kind], None, loaded.warnings, True, problem, kept.unknown)
+        self._good_state[kind] = state
+        return state
 
     def _value(self, kind: FileKind, default: Any) -> Any:
         good = self._good.get(kind)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from .bridge import bridge_configs, bridge_state
 from .discovery import UNCHANGED, Topics, render
 from .entities import Entity, Resolution, Skipped, resolve
+from .keepart import keep_retained_artwork
 from .library import Library
 from .mirror import Mirror
 from .mqtt import BrokerSession
@@ -184,6 +185,16 @@ async def _compare_with_mirror(topics: Topics, mirror: Mirror, library: Library,
     return resolution, mirror.actual_for({**rendered, **bridge_configs(topics)}), rendered
 
 
+def _keep_known_artwork(topics: Topics, resolution: Resolution, actual: Mapping[str, bytes],
+                        plex: PlexLink) -> Resolution:
+    """With Plex configured (or its settings unreadable) but not answering, keep the artwork
+    the broker holds: nothing in memory knows it yet (one-shot, service start)."""
+    if not plex.configured and plex.error is None:
+        return resolution  # no Plex at all: thumbs are meant to be empty
+    unknown = plex.last.missing if plex.last is not None else ()
+    return keep_retained_artwork(topics, resolution, actual, frozenset(unknown))
+
+
 _CUT_SHORT = (
     "the broker returned only part of its retained messages (Mosquitto: max_queued_messages) "
     "and no record of earlier runs (mqtt_published_items.json) says which topics to read by "
@@ -218,6 +229,7 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
         scan = read_ours(session, topics, (e.slug for e in resolution.entities), before)
         if plex is not None:
             read, resolution = await asyncio.gather(scan, plex.enrich(resolution))
+            resolution = _keep_known_artwork(topics, resolution, read.found, plex)
         else:
             read = await scan
         actual = read.found
@@ -242,7 +254,7 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
     errors = list(snapshot.errors)
     if plan.withheld:
         errors.append(f"{len(plan.withheld)} retained messages were not removed because an "
-                      "input file could not be read")
+                      "input file could not be read, or holds an entry never read well")
     return SyncResult(
         entities=resolution.entities,
         skipped=resolution.skipped,

@@ -3,6 +3,11 @@
 Watching the directory sees atomic renames, in-place rewrites, deletions and files created
 after start. A directory that does not exist yet is awaited by watching its nearest
 existing parent, without polling.
+
+A directory given through a symbolic link is followed when the link is switched to another
+directory (`ln -sfn`, a deployment's "current" link): the files are read through the path,
+so only the watch, which the kernel binds to the old target, must move. Its target is
+checked every `LINK_CHECK` seconds, only when the path goes through a link.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -20,6 +26,7 @@ log = logging.getLogger(__name__)
 
 WATCHED = frozenset({SAVED_ITEMS, SAVED_ITEMS_OLD, PLAYLISTS, TRACK_LINKS, "plex.json"})
 OnChange = Callable[[tuple[str, ...]], None]
+LINK_CHECK = 2.0
 
 
 def relevant(paths: Iterable[str], directory: Path, names: frozenset[str] = WATCHED) -> tuple[
@@ -79,6 +86,23 @@ class DirectoryWatcher:
                     await asyncio.wait_for(self._stop.wait(), delay)
                 # Changes while not watching must not be lost.
                 self._on_change(self._existing())
+
+    def _link_target(self) -> str | None:
+        """Where the directory path leads, when it goes through a symbolic link."""
+        target = os.path.realpath(self.directory)
+        return target if target != os.path.normpath(self.directory) else None
+
+    async def _until_relinked(self, target: str) -> None:
+        """Return once the path leads elsewhere than `target` (or stop was asked)."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), LINK_CHECK)
+            # In a thread: resolving a path on a network mount can block.
+            now = await asyncio.to_thread(os.path.realpath, self.directory)
+            if now != target:
+                log.info("settings directory %s now leads to %s (was %s); watching it",
+                         self.directory, now, target)
+                return
 
     def _existing(self) -> tuple[str, ...]:
         return tuple(sorted(n for n in self._names if (self.directory / n).exists()))
@@ -143,15 +167,18 @@ class DirectoryWatcher:
             if found:
                 self._on_change(tuple(sorted(found)))
 
+        target = self._link_target()
         with inotify.DirectoryEvents(self.directory, on_names) as events:
             self.ready.set()
-            stop = asyncio.ensure_future(self._stop.wait())
-            gone = asyncio.ensure_future(events.gone.wait())
+            waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._stop.wait()),
+                                                   asyncio.ensure_future(events.gone.wait())]
+            if target is not None:
+                waits.append(asyncio.ensure_future(self._until_relinked(target)))
             try:
-                await asyncio.wait((stop, gone), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                stop.cancel()
-                gone.cancel()
+                for waiting in waits:
+                    waiting.cancel()
         if events.gone.is_set():
             self.ready.clear()
 
@@ -163,12 +190,17 @@ class DirectoryWatcher:
         self.ready.set()
         import watchfiles
 
+        target = self._link_target()
         async for changes in watchfiles.awatch(self.directory, stop_event=self._stop,
                                                recursive=False, force_polling=self._poll,
-                                               debounce=400, step=30, watch_filter=None):
+                                               debounce=400, step=30, watch_filter=None,
+                                               rust_timeout=None if target is None else
+                                               int(LINK_CHECK * 1000),
+                                               yield_on_timeout=target is not None):
             names = relevant((path for _, path in changes), self.directory, self._names)
             if names:
                 self._on_change(names)
-            if not self.directory.is_dir():
+            if not self.directory.is_dir() or (target is not None and await asyncio.to_thread(
+                    os.path.realpath, self.directory) != target):
                 self.ready.clear()
                 return
