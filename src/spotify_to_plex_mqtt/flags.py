@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="quiet time after a file change before syncing (env DEBOUNCE; "
                              "default 2)")
     parser.add_argument("--min-gap", type=float, metavar="SECONDS",
-                        help="minimum time between syncs (env MIN_SYNC_GAP; default 10)")
+                        help="rate limit: after a burst of 5 syncs, one per SECONDS (env "
+                             "MIN_SYNC_GAP; default 10)")
     parser.add_argument("--no-bridge-entities", action="store_true", default=None,
                         help="no refresh button / last sync / problem entities in Home "
                              "Assistant; removes them if present (env DISABLE_BRIDGE_ENTITIES)")
