@@ -9,6 +9,7 @@ batch is released can be asserted exactly.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import selectors
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -191,7 +192,7 @@ def test_a_writer_in_a_loop_is_held_to_one_sync_per_min_gap_after_the_burst() ->
         task.cancel()
         # The burst goes at once (each right after the previous sync), then one per 10 s.
         assert releases[4] < 1.5
-        gaps = [b - a for a, b in zip(releases[5:], releases[6:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(releases[5:])]
         assert all(g == pytest.approx(10.0, abs=0.01) for g in gaps), gaps
         assert len(releases) <= 5 + 300 // 10 + 1
 
