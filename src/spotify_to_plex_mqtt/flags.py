@@ -27,19 +27,30 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", choices=["run", "demo"], default="run",
+    parser.add_argument("command", nargs="?", choices=["run", "demo", "purge"], default="run",
                         help="run (default) syncs your library; demo starts an embedded broker "
-                             "with a sample library")
+                             "with a sample library; purge removes everything this service "
+                             "published from the broker")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--settings-dir", metavar="DIR",
                         help="Spotify-to-Plex settings directory (env SETTINGS_DIR or "
                              "STORAGE_DIR; default ./settings)")
+    parser.add_argument("--yes", "-y", action="store_true", default=False,
+                        help="purge: remove without asking")
+    parser.add_argument("--serve", action="store_true", default=False,
+                        help="demo: keep the embedded broker and the service (with its HTTP "
+                             "API) running until Ctrl-C")
     parser.add_argument("--one-shot", "--no-continuous", action="store_true", default=None,
                         help="sync once and exit (env ONE_SHOT)")
     parser.add_argument("--dry-run", action="store_true", default=None,
                         help="publish nothing; write mqtt_dry_run_manifest.json (env MQTT_DRY_RUN)")
     parser.add_argument("-d", "--debug", action="store_true", default=None,
-                        help="debug logging (env DEBUG=mqtt or DEBUG=*)")
+                        help="debug logging (env DEBUG=mqtt or DEBUG=*); MQTT packets only "
+                             "with --log-level trace")
+    parser.add_argument("--log-level", metavar="LEVEL",
+                        help="trace (debug + every MQTT packet), debug, info, warning or "
+                             "error (env LOG_LEVEL, or DEBUG=mqtt-packets for trace; "
+                             "default info)")
     parser.add_argument("--interval", type=float, metavar="SECONDS",
                         help="periodic re-sync, 0 = off (env SYNC_INTERVAL; default 300)")
     parser.add_argument("--no-watch", "--disable-watch", dest="no_watch", action="store_true",

@@ -36,6 +36,7 @@ from .events import (
     SyncStarted,
 )
 from .httpserver import HttpServer, HttpServerError
+from .inputlog import InputReport
 from .ledger import ledger_topics, write_ledger
 from .memory import settle_after_sync
 from .metrics import Metrics
@@ -70,6 +71,7 @@ class Service:
             settings.http, self, self.metrics,
             lambda: {"configured": self.plex.configured, "error": self.plex.error})
         self.last_result: SyncResult | None = None
+        self.inputs = InputReport()
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -253,6 +255,7 @@ class Service:
         await self._connected.wait()
         session = self._session
         snapshot = self.source.read()
+        self.status.malformed = {s.file: s.warnings for s in snapshot.files.values()}
         for file, error in snapshot.new_errors:
             self.bus.emit(FileError(file, error))
         for file in snapshot.recovered:
@@ -276,6 +279,7 @@ class Service:
             self.bus.emit(SyncFailed(batch.id, batch.reasons, str(exc), failures, retry))
             return 0 if lost else failures
         self.last_result = result.without_payloads()
+        self.inputs.update(result.skipped, result.warnings)
         self.metrics.set_entities(result)
         plan = result.plan
         self.bus.emit(SyncFinished(
