@@ -64,7 +64,10 @@ def test_purge_asks_on_a_terminal_and_removes_only_on_yes(
     asked: list[str] = []
 
     def ask(answer: str) -> bool:
-        return confirm(3, lambda q: asked.append(q) or answer, lambda: True)
+        def prompt(question: str) -> str:
+            asked.append(question)
+            return answer
+        return confirm(3, prompt, lambda: True)
 
     assert ask("y") is True
     assert ask(" YES ") is True
