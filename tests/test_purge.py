@@ -17,7 +17,7 @@ import pytest
 from library_files import big_library, run_cli, varied_library
 from mosquitto import Mosquitto, publish_retained, retained
 from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.config import load_settings
+from spotify_to_plex_mqtt.config import ConfigError, load_settings
 from spotify_to_plex_mqtt.discovery import Topics
 from spotify_to_plex_mqtt.library import LEDGER, PLAYLISTS, SAVED_ITEMS, TRACK_LINKS
 from spotify_to_plex_mqtt.purge import confirm, kind_of, listing, run_purge
@@ -127,3 +127,8 @@ async def test_purge_at_10k_items_on_a_default_mosquitto_without_a_ledger(
     assert left == FOREIGN, sorted(set(left) - set(FOREIGN))[:10]
     print(f"purged 10k items ({2 * 10_000 + 7} messages) in {elapsed:.2f} s")
     assert json.loads(left["homeassistant/sensor/zigbee_temp/config"])["unique_id"]
+
+
+def test_purge_needs_a_broker_even_with_dry_run() -> None:
+    with pytest.raises(ConfigError, match="MQTT_BROKER_URL is not set"):
+        load_settings(["purge", "--dry-run"], {})

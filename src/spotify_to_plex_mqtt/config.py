@@ -274,7 +274,8 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     args = build_parser().parse_args(list(argv))
     command: Command = args.command
     dry_run = bool(_pick(args.dry_run, lambda: _env_bool(env, "MQTT_DRY_RUN"), False))
-    mqtt = _mqtt_settings(env, required=command in ("run", "purge") and not dry_run)
+    # purge always talks to a broker: it has no dry run (without --yes it only lists).
+    mqtt = _mqtt_settings(env, required=command == "purge" or (command == "run" and not dry_run))
     settings_dir = Path(
         args.settings_dir or env.get("SETTINGS_DIR") or env.get("STORAGE_DIR") or "./settings"
     ).expanduser()

@@ -12,6 +12,8 @@ examples:
   MQTT_BROKER_URL=mqtts://u:pw@broker:8883 spotify-to-plex-mqtt --one-shot
   spotify-to-plex-mqtt --dry-run --settings-dir ./settings     # writes mqtt_dry_run_manifest.json
   spotify-to-plex-mqtt demo                                    # embedded broker + sample library
+  spotify-to-plex-mqtt demo --serve                            # ... and keep it up until Ctrl-C
+  MQTT_BROKER_URL=mqtt://192.168.1.10:1883 spotify-to-plex-mqtt purge   # lists; --yes removes
 
 MQTT settings come from the environment: MQTT_BROKER_URL, MQTT_USERNAME, MQTT_PASSWORD,
 MQTT_TOPIC_PREFIX, MQTT_DISCOVERY_PREFIX, MQTT_CA_FILE, MQTT_TLS_INSECURE, MQTT_DRY_RUN, DEBUG.
