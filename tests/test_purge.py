@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import pty
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from library_files import big_library, run_cli, varied_library
+from library_files import big_library, cli_env, run_cli, varied_library
 from mosquitto import Mosquitto, publish_retained, retained
 from spotify_to_plex_mqtt.app import one_shot
 from spotify_to_plex_mqtt.config import ConfigError, load_settings
@@ -103,6 +107,31 @@ def test_purge_lists_then_removes_ours_and_the_originals_leftovers_only(
     assert "0 of ours left" in purged.stdout
     assert retained(clean_broker) == FOREIGN
     assert clean_broker.password not in purged.output
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize(("answer", "removed"), [("y", True), ("n", False)])
+def test_purge_on_a_terminal_removes_after_a_yes_only(
+        clean_broker: Mosquitto, tmp_path: Path, answer: str, removed: bool) -> None:
+    lib = varied_library(tmp_path / "settings").write()
+    publish_retained(clean_broker, FOREIGN)
+    args = ("--settings-dir", str(lib.root))
+    assert run_cli("--one-shot", *args, env=_env(clean_broker)).returncode == 0
+    before = retained(clean_broker)
+    controller, terminal = pty.openpty()  # stdin is a terminal, as for a person
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spotify_to_plex_mqtt", "purge", *args],
+            stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=cli_env(_env(clean_broker)))
+        os.write(controller, f"{answer}\n".encode())  # the terminal keeps it for the prompt
+        out, err = proc.communicate(timeout=30)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == 0, err
+    assert "Remove these" in out
+    assert retained(clean_broker) == (FOREIGN if removed else before)
 
 
 @pytest.mark.broker
