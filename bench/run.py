@@ -31,6 +31,7 @@ from .measures import (
     p1_full_sync,
     p2_p3_plex,
     p4_change_latency,
+    p4_second_edit,
     p5_idle,
     p6_first_publish,
     p7_scaling,
@@ -180,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for p4_size in sorted({min(size, 1000), size}):
                 run("P4", functools.partial(p4_change_latency, ctx, p4_size, args.debounce,
                                             trials))
+            run("P4", functools.partial(p4_second_edit, ctx, min(size, 1000), args.debounce,
+                                        1 if quick else 3))
             run("P1", p1)
             run("P2", lambda: p2_p3_plex(ctx, p1_reference))
             run("P5", lambda: p5_idle(ctx, 0, 3.0) + p5_idle(ctx, size, idle))

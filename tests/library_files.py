@@ -202,7 +202,8 @@ Message = tuple[str, bytes]
 
 # Variables of the service that must not leak from the developer's shell into a test run.
 _OURS = ("MQTT_", "PLEX_", "SETTINGS_DIR", "STORAGE_DIR", "ONE_SHOT", "DEBUG", "SYNC_INTERVAL",
-         "DISABLE_WATCH", "WATCH_POLL", "RETRY_", "DEBOUNCE", "MIN_SYNC_GAP", "API_")
+         "DISABLE_WATCH", "WATCH_POLL", "RETRY_", "DEBOUNCE", "MIN_SYNC_GAP", "API_",
+         "LOG_LEVEL")
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -205,7 +205,8 @@ async def test_status_with_a_real_service(tmp_path: Path, make_client: MakeClien
     assert body["plex"] == {"configured": True, "server": "Den"}
     assert body["sync"] == {"pending": ["http"], "running": None}
     assert body["files"]["playlists.json"] == {
-        "state": "error", "last_error": "playlists.json is not valid JSON"}
+        "state": "error", "last_error": "playlists.json is not valid JSON",
+        "malformed": 0, "malformed_first": []}
     assert body["files"]["track_links.json"]["state"] == "unknown"
     assert body["entities"] is None
 
@@ -232,10 +233,18 @@ async def test_status_shows_running_sync_and_file_states(plane: FakePlane,
     assert batch is not None
     plane.bus.emit(SyncStarted(batch.id, batch.reasons))
     plane.last_result = sync_result(entity("A", "Jazz"))
+    plane.status.malformed["spotify_saved_items.json"] = tuple(
+        f"spotify_saved_items.json entry #{n} (id 'x{n}'): skipped, label not text"
+        for n in range(1, 8))
     body = await (await client.get("/status")).json()
     assert body["sync"] == {"pending": [], "running": {"id": batch.id, "reasons": ["file"]}}
     assert body["syncing"] is True
-    assert body["files"]["track_links.json"] == {"state": "ok", "last_error": None}
+    assert body["files"]["track_links.json"] == {"state": "ok", "last_error": None,
+                                                 "malformed": 0, "malformed_first": []}
+    saved = body["files"]["spotify_saved_items.json"]
+    assert (saved["state"], saved["malformed"]) == ("ok", 7)
+    assert saved["malformed_first"] == [
+        f"entry #{n} (id 'x{n}'): skipped, label not text" for n in (1, 2, 3)]
     assert body["plex"] == {"configured": False}
     assert body["entities"] == 1
 

@@ -164,10 +164,11 @@ def test_demo_runs_without_setup_and_shows_the_sample_entities(tmp_path: Path) -
     assert published
     assert unpublished
 
-    result = run_cli("demo", cwd=tmp_path, timeout=30)  # no ./settings there: the sample
+    # No ./settings there: the sample. TMPDIR: the kept work directory is the test's.
+    result = run_cli("demo", cwd=tmp_path, timeout=30, env={"TMPDIR": str(tmp_path)})
 
     assert result.returncode == 0, result.output
-    table = result.stdout[result.stdout.rindex("entity"):]
+    table = result.stdout[result.stdout.rindex("entity  "):result.stdout.index("What Home")]
     for name in published:
         assert name[:40] in table
     for entity in resolution.entities:
@@ -178,4 +179,16 @@ def test_demo_runs_without_setup_and_shows_the_sample_entities(tmp_path: Path) -
     assert len(summaries) == 2
     assert int(summaries[0]) > 0
     assert int(summaries[1]) == 0  # the second sync publishes nothing
+    # What Home Assistant gets: the categories sensor, the bridge, one item's payloads.
+    shown = result.stdout[result.stdout.index("What Home"):]
+    assert f"Music Categories sensor: {DEFAULT.config(DEFAULT.categories_object_id)}" in shown
+    for topic in bridge_configs(DEFAULT):
+        assert topic in shown
+    assert "One item's discovery config" in shown
+    assert '"media_content_id"' in shown
+    # Nothing is deleted: the library and the broker's messages are kept, and named.
+    kept = re.search(r"Kept for you to inspect: (\S+)", result.stdout)
+    assert kept is not None
+    assert (Path(kept.group(1)) / "broker_retained.json").is_file()
+    assert Path(kept.group(1)).parent == tmp_path
     assert "Traceback" not in result.stderr

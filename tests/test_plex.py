@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -426,21 +428,40 @@ async def test_each_key_plex_does_not_know_is_warned_about_once(
                       "album", key)
 
     def warned() -> list[str]:
-        found = [r.getMessage() for r in caplog.records if "does not know key" in r.message]
+        """The keys named by the WARNING lines of one sync (at most one line per sync)."""
+        lines = [r.getMessage() for r in caplog.records
+                 if r.levelno == logging.WARNING and "does not know" in r.getMessage()]
         caplog.clear()
-        return found
+        assert len(lines) <= 1, lines
+        return re.findall(r"\(key (\d+)\)", lines[0]) if lines else []
 
     try:
         await link.enrich(Resolution((entity("1"), entity("77")), ()))
-        assert [m.split()[5] for m in warned()] == ["77"]
+        assert warned() == ["77"]
         await link.enrich_some(Resolution((entity("78"),), ()))  # a file-change sync
-        assert [m.split()[5] for m in warned()] == ["78"]
+        assert warned() == ["78"]
         await link.enrich(Resolution((entity("1"), entity("77"), entity("78")), ()))
         assert warned() == []  # both were reported already
         plex.albums["77"] = "/thumb/77"  # matched in Plex at last
         await link.enrich(Resolution((entity("1"), entity("78")), ()))
         del plex.albums["77"]
         await link.enrich(Resolution((entity("1"), entity("77"), entity("78")), ()))
-        assert [m.split()[5] for m in warned()] == ["77"]  # missing again: said again
+        assert warned() == ["77"]  # missing again: said again
+    finally:
+        await link.aclose()
+
+
+async def test_hundreds_of_keys_plex_does_not_know_are_one_line_per_sync(
+        plex: PlexStandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="spotify_to_plex_mqtt")
+    link = PlexLink(tmp_path, {"PLEX_URL": plex.url, "PLEX_TOKEN": TOKEN})
+    entities = tuple(Entity(f"id-{k}", f"slug{k}", f"Album {k}", "Jazz", "spotify-album",
+                            "album", str(k)) for k in range(5000, 5300))
+    try:
+        await link.enrich(Resolution(entities, ()))
+        lines = [r for r in caplog.records if "does not know" in r.getMessage()]
+        assert len(lines) == 1
+        assert "300 items" in lines[0].getMessage()
+        assert "and 295 more" in lines[0].getMessage()
     finally:
         await link.aclose()

@@ -9,6 +9,7 @@ batch is released can be asserted exactly.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import selectors
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -74,10 +75,6 @@ def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 def now() -> float:
     return asyncio.get_running_loop().time()
-
-
-def scheduler(*, debounce: float = 0.0, min_gap: float = 0.0) -> Scheduler:
-    return Scheduler(debounce=debounce, min_gap=min_gap, clock=now)
 
 
 async def timed(awaitable: Awaitable[T]) -> tuple[T, float]:
@@ -151,25 +148,96 @@ def test_a_request_while_a_batch_runs_gives_exactly_one_more_batch() -> None:
     run(scenario)
 
 
-def test_min_gap_defers_but_never_discards() -> None:
+def scheduler(*, debounce: float = 0.0, min_gap: float = 0.0, burst: int = 5) -> Scheduler:
+    return Scheduler(debounce=debounce, min_gap=min_gap, burst=burst, clock=now)
+
+
+async def sync_once(sched: Scheduler, duration: float = 0.1) -> tuple[Batch, float]:
+    """Wait for the next batch, "run" it for `duration`; the batch and its release time."""
+    batch, released = await timed(sched.next_batch())
+    assert batch is not None
+    await asyncio.sleep(duration)
+    sched.finished()
+    return batch, released
+
+
+def test_a_few_edits_seconds_apart_are_each_released_after_the_debounce_only() -> None:
+    async def scenario() -> None:
+        sched = scheduler(debounce=0.5, min_gap=10.0)
+        for edit in range(5):
+            edited = now()
+            sched.request("file", debounce=True)
+            _, released = await sync_once(sched)
+            assert released == pytest.approx(edited + 0.5), f"edit {edit + 1} waited"
+            await asyncio.sleep(3.0 - 0.6)  # the next edit 3 s after this one
+
+    run(scenario)
+
+
+def test_a_writer_in_a_loop_is_held_to_one_sync_per_min_gap_after_the_burst() -> None:
     async def scenario() -> None:
         sched = scheduler(min_gap=10.0)
+        start = now()
+
+        async def writer() -> None:
+            while now() < start + 300:
+                sched.request("file")
+                await asyncio.sleep(0.05)
+
+        task = asyncio.create_task(writer())
+        releases = []
+        while now() < start + 300:
+            _, released = await sync_once(sched, 0.2)
+            releases.append(released - start)
+        task.cancel()
+        # The burst goes at once (each right after the previous sync), then one per 10 s.
+        assert releases[4] < 1.5
+        gaps = [b - a for a, b in itertools.pairwise(releases[5:])]
+        assert all(g == pytest.approx(10.0, abs=0.01) for g in gaps), gaps
+        assert len(releases) <= 5 + 300 // 10 + 1
+
+    run(scenario)
+
+
+def test_the_bucket_refills_while_idle_but_never_above_the_burst() -> None:
+    async def scenario() -> None:
+        sched = scheduler(min_gap=10.0, burst=3)
+        for _ in range(3):
+            sched.request("command")
+            await sync_once(sched, 0.0)
+        sched.request("command")
+        assert sched.due_at() == pytest.approx(now() + 10.0)
+        await sync_once(sched, 0.0)
+        await asyncio.sleep(3600)  # a long quiet time refills at most `burst` tokens
+        releases = []
+        for _ in range(4):
+            sched.request("command")
+            releases.append((await sync_once(sched, 0.0))[1])
+        assert releases[2] == pytest.approx(releases[0])
+        assert releases[3] == pytest.approx(releases[0] + 10.0)
+
+    run(scenario)
+
+
+def test_min_gap_defers_but_never_discards() -> None:
+    async def scenario() -> None:
+        sched = scheduler(min_gap=10.0, burst=1)
         sched.request("start")
         first = await sched.next_batch()
         assert first is not None
+        started = now()
         await asyncio.sleep(1.0)  # the sync takes 1 s
         sched.finished()
-        ended = now()
 
         reasons = ["timer", "command", "homeassistant", "file", "timer"]
         ids = set()
         for reason in reasons:
             await asyncio.sleep(0.5)
             ids.add(sched.request(reason, debounce=reason == "file"))
-        assert sched.due_at() == pytest.approx(ended + 10.0)
+        assert sched.due_at() == pytest.approx(started + 10.0)
         second, released = await timed(sched.next_batch())
         assert second is not None
-        assert released == pytest.approx(ended + 10.0)
+        assert released == pytest.approx(started + 10.0)
         assert second.reasons == ("timer", "command", "homeassistant", "file")
         assert ids == {second.id}
         sched.finished()
@@ -185,20 +253,32 @@ def test_min_gap_defers_but_never_discards() -> None:
     run(scenario)
 
 
-def test_min_gap_counts_from_the_end_of_a_failed_or_slow_sync() -> None:
+def test_nothing_starts_while_a_slow_sync_runs_and_its_time_counts_towards_the_gap() -> None:
     async def scenario() -> None:
-        sched = scheduler(min_gap=5.0)
+        sched = scheduler(min_gap=5.0, burst=1)
         sched.request("start")
         first = await sched.next_batch()
         assert first is not None
         sched.request("file")
-        await asyncio.sleep(20)  # a slow sync
+        await nothing_within(sched, 20)  # a slow sync
         sched.finished()
         ended = now()
         second, released = await timed(sched.next_batch())
         assert second is not None
         assert second.reasons == ("file",)
-        assert released == pytest.approx(ended + 5.0)
+        assert released == pytest.approx(ended)
+
+    run(scenario)
+
+
+def test_min_gap_0_is_no_limit() -> None:
+    async def scenario() -> None:
+        sched = scheduler(min_gap=0.0, burst=1)
+        start = now()
+        for _ in range(50):
+            sched.request("command")
+            _, released = await sync_once(sched, 0.0)
+            assert released == pytest.approx(start)
 
     run(scenario)
 

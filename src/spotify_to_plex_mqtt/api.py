@@ -22,6 +22,7 @@ from . import __version__
 from .config import Settings
 from .discovery import Topics
 from .events import Event, EventBus, Status, SyncFailed, SyncFinished
+from .inputlog import malformed_by_file
 from .library import FILES
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import openapi_spec
@@ -143,14 +144,18 @@ async def _health(request: web.Request) -> web.Response:
     return _reply(state, {"status": "unhealthy", "reason": reason}, 503)
 
 
-def _files(status: Status) -> dict[str, dict[str, str | None]]:
+def _files(status: Status) -> dict[str, dict[str, Any]]:
     read = status.syncing or status.last_sync is not None or status.last_failure is not None
-    names = list(FILES.values()) + [n for n in status.file_errors if n not in FILES.values()]
-    files: dict[str, dict[str, str | None]] = {}
-    for name in names:
+    names = list(FILES.values()) + [n for n in (*status.file_errors, *status.malformed)
+                                    if n not in FILES.values()]
+    files: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(names):
         error = status.file_errors.get(name)
         state = "error" if error else "ok" if read else "unknown"
-        files[name] = {"state": state, "last_error": error}
+        grouped, _ = malformed_by_file(status.malformed.get(name, ()))
+        files[name] = {"state": state, "last_error": error,
+                       "malformed": sum(m.count for m in grouped),
+                       "malformed_first": [r for m in grouped for r in m.first]}
     return files
 
 

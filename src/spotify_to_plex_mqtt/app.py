@@ -9,6 +9,7 @@ from pathlib import Path
 from .config import Settings
 from .discovery import Topics
 from .entities import resolve
+from .inputlog import log_details
 from .ledger import ledger_topics, read_ledger, write_ledger
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
@@ -24,11 +25,8 @@ def topics_for(settings: Settings) -> Topics:
 
 
 def _log_inputs(result: SyncResult, settings_dir: Path) -> None:
-    for warning in result.warnings:
-        log.warning("%s", warning)
-    for skipped in result.skipped:
-        log.info("not published: %s %r (%s): %s", skipped.type, skipped.name, skipped.id,
-                 skipped.reason)
+    # The summary printed next groups them per reason and file; each one only at debug.
+    log_details(result.skipped, result.warnings)
     if not result.entities and not result.errors:
         log.warning("no labelled items to publish in %s: give playlists or albums a label "
                     "(category) in Spotify-to-Plex", settings_dir)

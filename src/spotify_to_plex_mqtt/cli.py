@@ -10,13 +10,17 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, LogLevel, Settings, load_settings
 from .secret import RedactingFilter
 
 log = logging.getLogger("spotify_to_plex_mqtt")
 
 
-def setup_logging(debug: bool, secrets: tuple[str, ...]) -> None:
+_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
+           "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def setup_logging(level: LogLevel, secrets: tuple[str, ...]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s",
                                            "%Y-%m-%d %H:%M:%S"))
@@ -24,10 +28,11 @@ def setup_logging(debug: bool, secrets: tuple[str, ...]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    log.setLevel(logging.DEBUG if debug else logging.INFO)
-    # paho logs every packet at debug level; it is noise unless asked for.
+    log.setLevel(_LEVELS[level])
+    # paho logs every packet at debug level (18k lines for a big library's sync): only at
+    # `trace`, which --debug alone does not turn on.
     logging.getLogger("spotify_to_plex_mqtt.paho").setLevel(
-        logging.DEBUG if debug else logging.WARNING)
+        logging.DEBUG if level == "trace" else max(logging.WARNING, _LEVELS[level]))
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -39,6 +44,10 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 def run(settings: Settings) -> int:
     """Dispatch to the selected mode and return its exit code."""
+    if settings.command == "purge":
+        from .purge import run_purge
+
+        return _run(run_purge(settings))
     if settings.command == "demo":
         from .demo import run_demo
 
@@ -62,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"spotify-to-plex-mqtt: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.debug, settings.secrets)
+    setup_logging(settings.log_level, settings.secrets)
     log.debug("settings: %s", settings.redacted())
     return run(settings)
 

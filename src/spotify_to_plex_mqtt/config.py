@@ -17,7 +17,10 @@ from .cafile import ca_file_problem
 from .flags import build_parser
 from .secret import Secret
 
-Command = Literal["run", "demo"]
+Command = Literal["run", "demo", "purge"]
+LogLevel = Literal["trace", "debug", "info", "warning", "error"]
+# Most verbose first. `trace` adds paho's line per MQTT packet to `debug`.
+LOG_LEVELS: tuple[LogLevel, ...] = ("trace", "debug", "info", "warning", "error")
 
 
 class ConfigError(Exception):
@@ -63,6 +66,10 @@ class Settings:
     one_shot: bool = False
     dry_run: bool = False
     debug: bool = False
+    log_level: LogLevel = "info"
+    # purge: remove without asking; demo: keep serving until Ctrl-C.
+    yes: bool = False
+    serve: bool = False
     interval: float = 300.0
     watch: bool = True
     poll: bool = False
@@ -91,6 +98,7 @@ class Settings:
             },
             "one_shot": self.one_shot,
             "dry_run": self.dry_run,
+            "log_level": self.log_level,
             "interval": self.interval,
             "watch": self.watch,
             "poll": self.poll,
@@ -143,11 +151,38 @@ def _env_number(env: Mapping[str, str], name: str, kind: Callable[[str], float])
     return value
 
 
-def _debug_from_env(raw: str | None) -> bool:
+def _debug_from_env(raw: str | None) -> LogLevel | None:
     # The original service used the `debug` npm convention: DEBUG=mqtt, DEBUG=mqtt*, DEBUG=*.
+    # Paho's line per packet (thousands per sync) only when asked for by name.
     tokens = re.split(r"[\s,]+", (raw or "").strip().lower())
-    return any(t == "*" or t.startswith(("mqtt", "spotify-to-plex")) or t in TRUE_WORDS
-               for t in tokens)
+    if any(t.startswith("mqtt-packets") for t in tokens):
+        return "trace"
+    if any(t == "*" or t.startswith(("mqtt", "spotify-to-plex")) or t in TRUE_WORDS
+           for t in tokens):
+        return "debug"
+    return None
+
+
+def _level(name: str, raw: str | None) -> LogLevel | None:
+    value = (raw or "").strip().lower()
+    if not value:
+        return None
+    value = {"warn": "warning", "packets": "trace"}.get(value, value)
+    for level in LOG_LEVELS:
+        if level == value:
+            return level
+    raise ConfigError(name, f"is {raw!r}, which is not one of {', '.join(LOG_LEVELS)}",
+                      f"{name}=debug")
+
+
+def _log_level(args: argparse.Namespace, env: Mapping[str, str]) -> LogLevel:
+    """--log-level if given, else the most verbose of --debug, LOG_LEVEL and DEBUG."""
+    flag = _level("--log-level", args.log_level)
+    if flag is not None:
+        return flag
+    debug: LogLevel | None = "debug" if args.debug else None
+    given = [_level("LOG_LEVEL", env.get("LOG_LEVEL")), _debug_from_env(env.get("DEBUG")), debug]
+    return min((g for g in given if g is not None), key=LOG_LEVELS.index, default="info")
 
 
 def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
@@ -245,7 +280,8 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     args = build_parser().parse_args(list(argv))
     command: Command = args.command
     dry_run = bool(_pick(args.dry_run, lambda: _env_bool(env, "MQTT_DRY_RUN"), False))
-    mqtt = _mqtt_settings(env, required=command == "run" and not dry_run)
+    # purge always talks to a broker: it has no dry run (without --yes it only lists).
+    mqtt = _mqtt_settings(env, required=command == "purge" or (command == "run" and not dry_run))
     one_shot = bool(_pick(args.one_shot, lambda: _env_bool(env, "ONE_SHOT"), False))
     settings_dir = Path(
         args.settings_dir or env.get("SETTINGS_DIR") or env.get("STORAGE_DIR") or "./settings"
@@ -258,6 +294,7 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             raise ConfigError(name, f"is {flag}, which is not a finite number", f"{name} 30")
         if flag is not None and flag < 0:
             raise ConfigError(name, f"is {flag}, which is negative", f"{name} 30")
+    log_level = _log_level(args, env)
     secrets = tuple(s for s in (mqtt.password.reveal() if mqtt.password else "",
                                 env.get("PLEX_TOKEN", ""), env.get("API_TOKEN", "")) if s)
     def number(flag: float | None, name: str, kind: Callable[[str], float], default: float) -> Any:
@@ -272,7 +309,10 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         mqtt=mqtt,
         one_shot=one_shot,
         dry_run=dry_run,
-        debug=bool(args.debug) or _debug_from_env(env.get("DEBUG")),
+        debug=log_level in ("trace", "debug"),
+        log_level=log_level,
+        yes=bool(args.yes),
+        serve=bool(args.serve),
         interval=float(number(args.interval, "SYNC_INTERVAL", float, 300.0)),
         watch=not boolean(args.no_watch, "DISABLE_WATCH"),
         poll=boolean(args.poll, "WATCH_POLL"),
@@ -281,6 +321,6 @@ def load_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         debounce=float(number(args.debounce, "DEBOUNCE", float, 2.0)),
         min_gap=float(number(args.min_gap, "MIN_SYNC_GAP", float, 10.0)),
         bridge_entities=not boolean(args.no_bridge_entities, "DISABLE_BRIDGE_ENTITIES"),
-        http=_http_settings(args, env, serves=not (one_shot or dry_run)),
+        http=_http_settings(args, env, serves=command != "purge" and not (one_shot or dry_run)),
         secrets=secrets,
     )

@@ -168,6 +168,8 @@ class Status:
     last_failure: SyncFailed | None = None
     syncing: bool = False
     file_errors: dict[str, str] = field(default_factory=dict)
+    # Per input file, the loader's warnings about entries it skipped (set by each sync).
+    malformed: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def on_event(self, event: Event) -> None:
         match event:

@@ -129,7 +129,8 @@ class BrokerSession:
     """
 
     def __init__(self, settings: MqttSettings, *, client_id: str | None = None,
-                 max_inflight: int = MAX_INFLIGHT, read_only: bool = False) -> None:
+                 max_inflight: int = MAX_INFLIGHT, read_only: bool = False,
+                 will: bool = True) -> None:
         if settings.url is None:
             raise ValueError("BrokerSession needs a broker URL")
         self.settings = settings
@@ -137,6 +138,8 @@ class BrokerSession:
         self._client_id = client_id or f"spotify-to-plex-mqtt-{secrets.token_hex(4)}"
         self._max_inflight = max_inflight
         self._read_only = read_only
+        # Without it (purge), a dropped connection leaves no `offline` behind.
+        self._will = will and not read_only
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
         self._taps: list[Tap] = []
@@ -154,7 +157,7 @@ class BrokerSession:
             username=self.settings.username, password=password,
             identifier=self._client_id,
             # A read-only session (dry run) must not mark the real service offline.
-            will=None if self._read_only else aiomqtt.Will(
+            will=None if not self._will else aiomqtt.Will(
                 self.status_topic, b"offline", qos=1, retain=True),
             transport=url.transport, websocket_path=url.path,
             tls_context=_tls_context(self.settings),

@@ -65,10 +65,14 @@ SCHEMAS: dict[str, Any] = {
     "Event": _event_schema(),
     "FileState": {
         "type": "object",
-        "required": ["state", "last_error"],
+        "required": ["state", "last_error", "malformed", "malformed_first"],
         "properties": {
             "state": {"type": "string", "enum": ["ok", "error", "unknown"]},
             "last_error": {"type": "string", "nullable": True},
+            "malformed": {"type": "integer", "minimum": 0,
+                          "description": "Entries skipped as malformed at the last read"},
+            "malformed_first": {**_STRING_LIST,
+                                "description": "The first few of those, with the reason"},
         },
     },
     "Status": {

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .artwork import ArtworkCache, ArtworkResult
-from .entities import Resolution
+from .entities import Entity, Resolution
+from .inputlog import FIRST
 from .plex import PlexClient
 from .plex_settings import PlexConfigError, PlexSettings, load_plex_settings
 
@@ -91,11 +92,8 @@ class PlexLink:
             log.warning("Plex: %s; keeping the artwork already known", result.error)
         missing, reported = set(result.missing), set(last.missing)
         report = missing - reported  # each missing key once, until it is found
-        for entity in resolution.entities:
-            if entity.plex_key in report:
-                log.warning("Plex does not know key %s of %s %r (%s): fix its match in "
-                            "Spotify-to-Plex", entity.plex_key, entity.type, entity.name,
-                            entity.id)
+        if report:
+            _report_missing([e for e in resolution.entities if e.plex_key in report])
         # What the last sync knew, for the next report: a partial result adds to it.
         self.last = result if whole else ArtworkResult(
             last.thumbs, tuple(sorted(missing | reported)), result.error,
@@ -106,3 +104,14 @@ class PlexLink:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+
+def _report_missing(entities: list[Entity]) -> None:
+    """One line for the keys Plex newly does not know, each entity only at debug."""
+    names = ", ".join(f"{e.name!r} (key {e.plex_key})" for e in entities[:FIRST])
+    more = f" and {len(entities) - FIRST} more" if len(entities) > FIRST else ""
+    log.warning("Plex does not know the keys of %d items: %s%s; fix their match in "
+                "Spotify-to-Plex", len(entities), names, more)
+    for entity in entities:
+        log.debug("Plex does not know key %s of %s %r (%s)", entity.plex_key, entity.type,
+                  entity.name, entity.id)

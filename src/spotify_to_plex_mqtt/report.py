@@ -11,6 +11,7 @@ from typing import Any
 from .config import Settings
 from .discovery import Topics
 from .files import write_json_atomic
+from .inputlog import malformed_lines, skipped_by_reason
 from .sync import SyncResult
 
 MANIFEST = "mqtt_dry_run_manifest.json"
@@ -28,16 +29,11 @@ def summary(result: SyncResult, *, dry_run: bool = False) -> str:
         f"{'would be removed' if dry_run else 'removed'}, "
         f"{len(result.skipped)} skipped ({result.duration:.2f} s)"
     ]
-    reasons: dict[str, list[str]] = {}
-    for skipped in result.skipped:
-        reasons.setdefault(skipped.reason, []).append(skipped.name or skipped.id)
-    for reason, names in sorted(reasons.items()):
-        shown = ", ".join(repr(n) for n in names[:5])
-        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-        lines.append(f"  skipped {len(names)}: {reason}: {shown}{more}")
-    lines.extend(f"  warning: {w}" for w in result.warnings[:20])
-    if len(result.warnings) > 20:
-        lines.append(f"  ... and {len(result.warnings) - 20} more warnings")
+    lines.extend(f"  {line}" for line in skipped_by_reason(result.skipped))
+    warnings = malformed_lines(result.warnings)
+    lines.extend(f"  warning: {w}" for w in warnings[:20])
+    if len(warnings) > 20:
+        lines.append(f"  ... and {len(warnings) - 20} more warnings")
     lines.extend(f"  error: {e}" for e in result.errors)
     return "\n".join(lines)
 

@@ -2,6 +2,10 @@
 
 Triggers are never dropped: a trigger that arrives while a sync runs schedules exactly one
 more sync; a burst coalesces into one; the rate limit and the debounce only defer.
+
+The rate limit is a token bucket: `burst` syncs may run back to back, then one per
+`min_gap` seconds. A person making a few edits seconds apart never waits for the gap; a
+writer rewriting a file in a loop is still held to one sync per `min_gap`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+# Syncs the bucket holds: a few edits in a row are each published at once.
+BURST = 5
+_RESOLUTION = 1e-6
 
 
 @dataclass(slots=True)
@@ -33,17 +41,20 @@ class Scheduler:
     """Collects triggers and releases them as batches, one at a time.
 
     `request()` never blocks and may be called from any task; `next_batch()` waits until a
-    batch is due (debounce and minimum gap honoured) and `finished()` marks its sync done.
+    batch is due (debounce and rate limit honoured) and `finished()` marks its sync done.
     """
 
-    def __init__(self, *, debounce: float, min_gap: float,
+    def __init__(self, *, debounce: float, min_gap: float, burst: int = BURST,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.debounce = debounce
         self.min_gap = min_gap
+        self.burst = max(1, burst)
         self._clock = clock
         self._pending: _Pending | None = None
         self._wake = asyncio.Event()
-        self._last_end: float | None = None
+        # The bucket: `_tokens` syncs were allowed at `_counted_at` (None: full).
+        self._tokens = float(self.burst)
+        self._counted_at: float | None = None
         self._running: Batch | None = None
         self._closed = False
         self._next_id = 0
@@ -74,8 +85,18 @@ class Scheduler:
         """When the pending batch may start, or None if nothing is pending."""
         if self._pending is None:
             return None
-        gap_end = self._last_end + self.min_gap if self._last_end is not None else 0.0
-        return max(self._pending.not_before, gap_end)
+        return max(self._pending.not_before, self._token_at())
+
+    def _tokens_at(self, now: float) -> float:
+        if self._counted_at is None or self.min_gap <= 0:
+            return float(self.burst)
+        return min(float(self.burst), self._tokens + (now - self._counted_at) / self.min_gap)
+
+    def _token_at(self) -> float:
+        """When the bucket holds a whole token again (it refills one per `min_gap`)."""
+        if self._counted_at is None or self.min_gap <= 0 or self._tokens >= 1.0:
+            return 0.0
+        return self._counted_at + (1.0 - self._tokens) * self.min_gap
 
     async def next_batch(self) -> Batch | None:
         """Wait for the next due batch; None once `close()` was called."""
@@ -83,7 +104,9 @@ class Scheduler:
             due = self.due_at()
             if due is not None and self._running is None:
                 wait = due - self._clock()
-                if wait <= 0:
+                # Not `<= 0`: a timer fires when the clock is within its resolution of the
+                # due time, so a rest of a few ulps would otherwise be waited for forever.
+                if wait <= _RESOLUTION:
                     return self._release()
             else:
                 wait = None
@@ -96,13 +119,15 @@ class Scheduler:
         pending = self._pending
         assert pending is not None
         self._pending = None
+        now = self._clock()
+        self._tokens = max(0.0, self._tokens_at(now) - 1.0)
+        self._counted_at = now
         self._running = Batch(tuple(pending.reasons), pending.first_at, self._next_id)
         return self._running
 
     def finished(self) -> None:
-        """The running batch's sync ended (well or not); the gap is counted from now."""
+        """The running batch's sync ended (well or not): the next may start."""
         self._running = None
-        self._last_end = self._clock()
         self._wake.set()
 
     def close(self) -> None:

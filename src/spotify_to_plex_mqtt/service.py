@@ -37,6 +37,7 @@ from .events import (
     SyncStarted,
 )
 from .httpserver import HttpServer, HttpServerError
+from .inputlog import InputReport
 from .ledger import ledger_topics, write_ledger
 from .memory import settle_after_sync
 from .metrics import Metrics
@@ -71,6 +72,7 @@ class Service:
             settings.http, self, self.metrics,
             lambda: {"configured": self.plex.configured, "error": self.plex.error})
         self.last_result: SyncResult | None = None
+        self.inputs = InputReport()
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -256,6 +258,7 @@ class Service:
         session = self._session
         # In a thread: parsing a 10k-item library takes ~70 ms, time the HTTP API would wait.
         snapshot = await asyncio.to_thread(self.source.read)
+        self.status.malformed = {s.file: s.warnings for s in snapshot.files.values()}
         for file, error in snapshot.new_errors:
             self.bus.emit(FileError(file, error))
         for file in snapshot.recovered:
@@ -279,6 +282,7 @@ class Service:
             self.bus.emit(SyncFailed(batch.id, batch.reasons, str(exc), failures, retry))
             return 0 if lost else failures
         self.last_result = result.without_payloads()
+        self.inputs.update(result.skipped, result.warnings)
         self.metrics.set_entities(result)
         plan = result.plan
         self.bus.emit(SyncFinished(

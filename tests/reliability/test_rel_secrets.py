@@ -150,8 +150,11 @@ async def test_no_mode_leaks_a_secret(  # noqa: PLR0915 - one scenario, many mod
             {**in_url, "MQTT_BROKER_URL": url.replace(PASSWORD, f"x-{PASSWORD}")},
             out, "one-shot wrong url")
         codes["dry run"] = await run(["--dry-run", "--debug", *sdir], in_url, out, "dry-run")
+        # TMPDIR: the work directory the demo keeps is checked with the other files.
+        demo_tmp = tmp_path / "demo-tmp"
+        demo_tmp.mkdir()
         codes["demo"] = await run(["demo", "--debug", "--settings-dir", str(demo_dir)],
-                                  in_url, out, "demo")
+                                  {**in_url, "TMPDIR": str(demo_tmp)}, out, "demo")
         for name, env in {
             "bad port in URL": {**in_url, "MQTT_BROKER_URL": url.replace(
                 str(broker.port), "99999")},
@@ -196,7 +199,8 @@ async def test_no_mode_leaks_a_secret(  # noqa: PLR0915 - one scenario, many mod
         codes["service, SIGTERM"] = process.returncode
         token_used = sum(seen.token_ok for seen in plex.log)
 
-    for directory in (settings_dir, demo_dir):
+    assert list(demo_tmp.glob("*/broker_retained.json"))
+    for directory in (settings_dir, demo_dir, demo_tmp):
         for path in directory.rglob("*"):
             if path.is_file():
                 out.add(f"file {path.relative_to(tmp_path)}", path.read_bytes())
