@@ -186,6 +186,8 @@ def test_error_messages_never_contain_the_password(raw: str) -> None:
     f"mqtt://ha:1/{PASSWORD}@broker.local:1883",  # "/" starts a path
     f"mqtt://ha:p w#{PASSWORD}@broker.local",     # a space and a "#"
     f"mqtts://ha:{PASSWORD}#@broker.local",
+    f"mqtt://ha:@{PASSWORD}#@broker.local",       # an "@" before the "#" as well (found by
+                                                  # hypothesis: the password became the host)
     f"mqtt://ha:[{PASSWORD}@broker.local:1883",  # "[" starts an IPv6 address
     f"mqtt://ha:{PASSWORD}]@broker.local",
 ])

@@ -166,7 +166,8 @@ def test_a_one_shot_of_10k_items_with_300_unpublishable_prints_at_most_40_lines(
 
     result = run_cli(*args, env=_env(fresh_mosquitto), timeout=180)
 
-    assert result.returncode == 0, result.output[-3000:]
+    # 1: the 100 malformed entries are an input problem, reported like an unreadable file.
+    assert result.returncode == 1, result.output[-3000:]
     lines = result.output.strip().splitlines()
     assert len(lines) <= 40, "\n".join(lines)
     text = result.output
@@ -175,10 +176,11 @@ def test_a_one_shot_of_10k_items_with_300_unpublishable_prints_at_most_40_lines(
     assert "skipped 100: no Plex album in track_links.json: 'Unmatched 0'" in text
     assert "and 95 more" in text
     assert "spotify_saved_items.json: 100 malformed entries skipped" in text
+    assert "100 entries cannot be used" in text
 
     # --debug: one line per item left out, but none of paho's per-packet lines.
     debug = run_cli(*args, "--debug", env=_env(fresh_mosquitto), timeout=180)
-    assert debug.returncode == 0, debug.output[-3000:]
+    assert debug.returncode == 1, debug.output[-3000:]
     assert "not published: spotify-album 'Unmatched 7'" in debug.output
     assert "label not text" in debug.output
     assert PACKET_LINE not in debug.output

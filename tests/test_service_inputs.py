@@ -118,7 +118,9 @@ async def test_what_the_inputs_left_out_is_logged_when_it_changed_and_shown_in_s
     async with aiohttp.ClientSession() as client, \
             client.get(f"http://127.0.0.1:{port}/status") as response:
         files = (await response.json())["files"]
-    assert files[SAVED_ITEMS]["state"] == "ok"
+    # Malformed entries are an input problem (their items keep their last good version).
+    assert files[SAVED_ITEMS]["state"] == "error"
+    assert "12 entries cannot be used" in files[SAVED_ITEMS]["last_error"]
     assert files[SAVED_ITEMS]["malformed"] == 12
     assert files[SAVED_ITEMS]["malformed_first"][0] == "entry #3 (id 'num0'): skipped, " \
                                                        "label not text"

@@ -83,7 +83,9 @@ def parse_broker_url(raw: str) -> BrokerUrl:
     # otherwise blame the port for the password's tail.
     after_scheme = text.split("://", 1)[1]
     authority = re.split(r"[/?#]", after_scheme, maxsplit=1)[0]
-    misplaced_at = "@" in after_scheme and "@" not in authority
+    # Any "@" past the authority counts, even when the authority has one of its own:
+    # `ha:@pw#@host` leaves `pw` as the host name otherwise.
+    misplaced_at = "@" in after_scheme[len(authority):]
     try:
         parts = urlsplit(text)
         port = parts.port
