@@ -37,6 +37,9 @@ class AckWindow:
         self._on_ack = on_ack
         self._merging = False  # Nagle on, while a bulk is being sent
         self.acked = 0
+        # (topic, reason) of the publishes an MQTT 5 broker answered with a failure code
+        # (an ACL's "Not authorized"): acknowledged, but not published.
+        self.refused: list[tuple[str, str]] = []
 
     def _on_publish(self, chained: Callable[..., None] | None, client: Any, userdata: Any,
                     mid: int, *rest: Any) -> None:
@@ -45,11 +48,15 @@ class AckWindow:
             if chained is not None:
                 chained(client, userdata, mid, *rest)
             return
-        self.acked += 1
         if self._pending and not self._merging:
             self._ack_at_once()  # more PUBACKs to come: see `_ack_at_once`
-        if self._on_ack is not None:
-            self._on_ack(*message)
+        reason = rest[0] if rest else None
+        if getattr(reason, "is_failure", False):
+            self.refused.append((message[0], str(reason)))
+        else:
+            self.acked += 1
+            if self._on_ack is not None:
+                self._on_ack(*message)
         if len(self._pending) <= self._low_water:
             self._freed.set()
 

@@ -36,6 +36,8 @@ class MqttSettings:
     discovery_prefix: str = "homeassistant"
     ca_file: Path | None = None
     tls_insecure: bool = False
+    # "auto": MQTT 5 (refusals are reported), 3.1.1 when the broker refuses 5; or "5", "3.1.1".
+    protocol: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class Settings:
                 "discovery_prefix": mqtt.discovery_prefix,
                 "ca_file": str(mqtt.ca_file) if mqtt.ca_file else None,
                 "tls_insecure": mqtt.tls_insecure,
+                "protocol": mqtt.protocol,
             },
             "one_shot": self.one_shot,
             "dry_run": self.dry_run,
@@ -201,7 +204,20 @@ def _mqtt_settings(env: Mapping[str, str], required: bool) -> MqttSettings:
         discovery_prefix=_prefix(env, "MQTT_DISCOVERY_PREFIX", "homeassistant"),
         ca_file=ca_file,
         tls_insecure=bool(_env_bool(env, "MQTT_TLS_INSECURE")),
+        protocol=_protocol(env),
     )
+
+
+_PROTOCOLS = {"auto": "auto", "5": "5", "5.0": "5", "v5": "5", "3.1.1": "3.1.1",
+              "311": "3.1.1", "v311": "3.1.1", "4": "3.1.1"}
+
+
+def _protocol(env: Mapping[str, str]) -> str:
+    raw = env.get("MQTT_PROTOCOL", "").strip().lower() or "auto"
+    if raw not in _PROTOCOLS:
+        raise ConfigError("MQTT_PROTOCOL", f"is {raw!r}; it must be auto, 5 or 3.1.1",
+                          "MQTT_PROTOCOL=auto")
+    return _PROTOCOLS[raw]
 
 
 def _pick(flag: Any, from_env: Callable[[], Any], default: Any) -> Any:

@@ -71,7 +71,8 @@ async def run_demo(settings: Settings) -> int:
         demo = dataclasses.replace(
             settings, settings_dir=settings_dir, one_shot=True, dry_run=False,
             mqtt=dataclasses.replace(settings.mqtt, url=url, username=None, password=None,
-                                     ca_file=None, tls_insecure=False),
+                                     ca_file=None, tls_insecure=False,
+                                     protocol="3.1.1"),  # amqtt has no MQTT 5
         )
         broker = await _start_broker(port)
         try:

@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
-from . import ownership
+from . import __version__, ownership
 from .entities import Entity, short_hash, slugify
 
 PROJECT_URL = "https://github.com/spotify-to-plex-mqtt/spotify-to-plex-mqtt"

@@ -68,7 +68,7 @@ def is_own_config(topics: Topics, payload: bytes) -> bool:
     state_topic = config.get("state_topic")
     if isinstance(state_topic, str):
         return is_own_state(topics, state_topic)
-    return config.get("command_topic") == f"{topics.command_prefix}/refresh"
+    return bool(config.get("command_topic") == f"{topics.command_prefix}/refresh")
 
 
 def is_ours(topics: Topics, topic: str, payload: bytes) -> bool:

@@ -1,0 +1,70 @@
+"""Publishes and subscriptions the broker refused (MQTT 5 reason codes), told once, by topic.
+
+An ACL that denies a topic makes an MQTT 3.1.1 broker drop the message silently; MQTT 5
+brokers say so in the PUBACK / SUBACK. What the user needs is the topic and the ACL line
+that allows it, once, not one line per message or per sync.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """One refused operation: `what` is "publish to" or "subscribe to"."""
+
+    what: str
+    topic: str
+    reason: str
+
+
+def acl_root(topic: str, roots: Sequence[str]) -> str:
+    """The ACL pattern that covers `topic`: the first of `roots` (our prefixes) it is under."""
+    for root in roots:
+        if topic == root or topic.startswith(f"{root}/"):
+            return f"{root}/#"
+    return topic
+
+
+def describe(refused: Sequence[Refused], roots: Sequence[str], username: str | None) -> str:
+    """One message for `refused`: by topic (the first few), with the ACL lines to add."""
+    topics = list(dict.fromkeys(r.topic for r in refused))
+    shown = ", ".join(topics[:SHOWN]) + (f" and {len(topics) - SHOWN} more"
+                                         if len(topics) > SHOWN else "")
+    kinds = " and ".join(dict.fromkeys(r.what for r in refused))
+    reasons = ", ".join(dict.fromkeys(r.reason for r in refused))
+    patterns = list(dict.fromkeys(acl_root(t, roots) for t in topics))
+    user = f"user {username}" if username else "(anonymous: a `pattern` line)"
+    lines = "; ".join(f"topic readwrite {p}" for p in patterns)
+    return (f"The MQTT broker refused to let {user!s} {kinds} {len(topics)} topic(s) "
+            f"({reasons}): {shown}. Allow them in the broker's ACL file, e.g. for Mosquitto "
+            f"`{user}` then `{lines}`, and reload the broker.")
+
+
+class RefusalLog:
+    """Logs each refused topic once per process; later refusals of it are counted only."""
+
+    def __init__(self) -> None:
+        self._told: set[tuple[str, str]] = set()
+        self.count = 0
+
+    def report(self, refused: Iterable[Refused], roots: Sequence[str],
+               username: str | None) -> str | None:
+        """Log what was not told before; return the message for the whole set, if any."""
+        everything = list(refused)
+        if not everything:
+            return None
+        self.count += len(everything)
+        new = [r for r in everything if (r.what, r.topic) not in self._told]
+        self._told.update((r.what, r.topic) for r in new)
+        message = describe(everything, roots, username)
+        if new:
+            log.error("%s", describe(new, roots, username))
+        return message
