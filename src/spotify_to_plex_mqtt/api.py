@@ -145,6 +145,8 @@ async def _health(request: web.Request) -> web.Response:
         return _reply(state, {"status": "ok", "reason": "connected; the last sync finished"})
     if not status.connected:
         reason = "not connected to the MQTT broker"
+    elif status.availability is not None:
+        reason = status.availability
     elif status.last_failure is not None and (
             status.last_sync is None or status.last_failure.at >= status.last_sync.at):
         reason = f"the last sync failed: {status.last_failure.error}"

@@ -68,6 +68,12 @@ class Topics:
     def scan_marker_prefix(self) -> str:
         return f"{self.topic_prefix}/_scan"
 
+    @property
+    def scan_probe_prefix(self) -> str:
+        """Start of the probe topics that tell whether we may read the discovery prefix: a
+        config topic's shape, but never retained and with an empty payload."""
+        return f"{self.discovery_prefix}/sensor/{self.node_id}_scan_"
+
     def item_state(self, slug: str) -> str:
         return f"{self.topic_prefix}/items/{slug}"
 

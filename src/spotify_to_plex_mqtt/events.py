@@ -95,6 +95,13 @@ class EntityChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Availability(Event):
+    """Whether our status topic says `online` as it should; `problem` says why not."""
+
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Stopped(Event):
     reason: str
 
@@ -103,7 +110,7 @@ _KINDS: dict[type[Event], str] = {
     Started: "started", Connected: "connected", Disconnected: "disconnected",
     SyncStarted: "sync_started", SyncFinished: "sync_finished", SyncFailed: "sync_failed",
     FileChanged: "file_changed", FileError: "file_error", FileRecovered: "file_recovered",
-    EntityChanged: "entity_changed",
+    EntityChanged: "entity_changed", Availability: "availability",
     Stopped: "stopped",
 }
 
@@ -153,6 +160,7 @@ class Status:
     last_failure: SyncFailed | None = None
     syncing: bool = False
     file_errors: dict[str, str] = field(default_factory=dict)
+    availability: str | None = None
 
     def on_event(self, event: Event) -> None:
         match event:
@@ -172,6 +180,8 @@ class Status:
                 self.file_errors[file] = error
             case FileRecovered(file=file):
                 self.file_errors.pop(file, None)
+            case Availability(problem=problem):
+                self.availability = problem
             case Stopped():
                 self.running = self.connected = False
             case _:
@@ -181,7 +191,7 @@ class Status:
     def healthy(self) -> bool:
         last_ok = self.last_sync is not None and (
             self.last_failure is None or self.last_failure.at < self.last_sync.at)
-        return self.connected and last_ok
+        return self.connected and last_ok and self.availability is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,4 +203,5 @@ class Status:
             "last_sync": self.last_sync.to_dict() if self.last_sync else None,
             "last_failure": self.last_failure.to_dict() if self.last_failure else None,
             "file_errors": dict(self.file_errors),
+            "availability": self.availability,
         }

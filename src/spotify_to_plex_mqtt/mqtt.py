@@ -28,8 +28,17 @@ from .brokererrors import (
 )
 from .config import MqttSettings
 from .mirror import Mirror
-from .refusals import RefusalLog, Refused
-from .retained import SCAN_TIMEOUT, LostWhileReading, Owned, Retained, Tap, read_retained
+from .refusals import Refused
+from .refusals import describe as describe_refused
+from .retained import (
+    SCAN_TIMEOUT,
+    LostWhileReading,
+    Owned,
+    ReadDenied,
+    Retained,
+    Tap,
+    read_retained,
+)
 
 __all__ = ["MAX_INFLIGHT", "PAHO_LOG", "BrokerError", "BrokerRefused", "BrokerSession"]
 
@@ -100,7 +109,7 @@ class BrokerSession:
 
     def __init__(self, settings: MqttSettings, *, client_id: str | None = None,
                  max_inflight: int = MAX_INFLIGHT, read_only: bool = False,
-                 refusals: RefusalLog | None = None, roots: tuple[str, ...] = ()) -> None:
+                 roots: tuple[str, ...] = ()) -> None:
         if settings.url is None:
             raise ValueError("BrokerSession needs a broker URL")
         self.settings = settings
@@ -115,7 +124,6 @@ class BrokerSession:
         self.mirror: Mirror | None = None
         self._handlers: list[tuple[str, Handler]] = []
         self.closed = asyncio.Event()
-        self.refusals = refusals or RefusalLog()
         # Our topic roots, for the ACL lines of a refusal (see `refusals`).
         self.roots = roots or (settings.topic_prefix, settings.discovery_prefix)
         self.protocol = aiomqtt.ProtocolVersion.V5
@@ -175,9 +183,9 @@ class BrokerSession:
         return self.protocol == aiomqtt.ProtocolVersion.V5
 
     def refused(self, refused: list[Refused]) -> BrokerRefused:
-        """Report `refused` (once per topic) and make the error that fails the operation."""
-        message = self.refusals.report(refused, self.roots, self.settings.username)
-        return BrokerRefused(message or "refused", refused)
+        """The error that fails the operation: the topics and the ACL lines to add."""
+        return BrokerRefused(describe_refused(refused, self.roots, self.settings.username),
+                             refused)
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -256,12 +264,16 @@ class BrokerSession:
             raise self.refused(denied)
 
     async def scan(self, filters: Sequence[str], owned: Owned, marker_prefix: str, *,
-                   expected: Sequence[str] = (), wait_s: float = SCAN_TIMEOUT
-                   ) -> Retained:
+                   expected: Sequence[str] = (), wait_s: float = SCAN_TIMEOUT,
+                   probe_prefix: str | None = None) -> Retained:
         """Our retained messages under `filters`, completed by `expected` (see `retained`)."""
         try:
             return await self._while_connected(read_retained(
-                self, filters, owned, marker_prefix, expected=expected, wait_s=wait_s))
+                self, filters, owned, marker_prefix, expected=expected, wait_s=wait_s,
+                probe_prefix=probe_prefix))
+        except ReadDenied as exc:
+            raise self.refused([Refused("read", exc.topic_filter, "messages published "
+                                        "under it never come back")]) from None
         except (LostWhileReading, ConnectionLost):
             raise BrokerError("the connection to the MQTT broker was lost while reading "
                               "retained messages") from None

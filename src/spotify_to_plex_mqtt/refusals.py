@@ -1,17 +1,15 @@
-"""Publishes and subscriptions the broker refused (MQTT 5 reason codes), told once, by topic.
+"""Publishes, subscriptions and reads the broker refused, told in one line, by topic.
 
 An ACL that denies a topic makes an MQTT 3.1.1 broker drop the message silently; MQTT 5
-brokers say so in the PUBACK / SUBACK. What the user needs is the topic and the ACL line
-that allows it, once, not one line per message or per sync.
+brokers say so in the PUBACK / SUBACK. A denied read is silent in both (see `retained`'s
+probe). What the user needs is the topics and the ACL line that allows them, once per
+failed sync, not one line per message; a refusal is not retried (it would fail again).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-log = logging.getLogger(__name__)
 
 SHOWN = 5
 
@@ -46,25 +44,3 @@ def describe(refused: Sequence[Refused], roots: Sequence[str], username: str | N
     return (f"The MQTT broker refused to let {user!s} {kinds} {len(topics)} topic(s) "
             f"({reasons}): {shown}. Allow them in the broker's ACL file, e.g. for Mosquitto "
             f"`{user}` then `{lines}`, and reload the broker.")
-
-
-class RefusalLog:
-    """Logs each refused topic once per process; later refusals of it are counted only."""
-
-    def __init__(self) -> None:
-        self._told: set[tuple[str, str]] = set()
-        self.count = 0
-
-    def report(self, refused: Iterable[Refused], roots: Sequence[str],
-               username: str | None) -> str | None:
-        """Log what was not told before; return the message for the whole set, if any."""
-        everything = list(refused)
-        if not everything:
-            return None
-        self.count += len(everything)
-        new = [r for r in everything if (r.what, r.topic) not in self._told]
-        self._told.update((r.what, r.topic) for r in new)
-        message = describe(everything, roots, username)
-        if new:
-            log.error("%s", describe(new, roots, username))
-        return message

@@ -22,6 +22,7 @@ from .config import ConfigError, Settings
 from .discovery import Topics
 from .eventlog import log_event
 from .events import (
+    Availability,
     Connected,
     Disconnected,
     EventBus,
@@ -39,8 +40,9 @@ from .httpserver import HttpServer, HttpServerError
 from .ledger import ledger_topics, write_ledger
 from .memory import settle_after_sync
 from .metrics import Metrics
-from .mqtt import BrokerError, BrokerSession
+from .mqtt import BrokerError, BrokerRefused, BrokerSession
 from .plexlink import PlexLink
+from .presence import PrefixTaken, Presence
 from .scheduler import Batch, Scheduler
 from .source import LibrarySource
 from .sync import SyncResult, run_sync
@@ -70,6 +72,9 @@ class Service:
             settings.http, self, self.metrics,
             lambda: {"configured": self.plex.configured, "error": self.plex.error})
         self.last_result: SyncResult | None = None
+        self.presence = Presence(self.topics, lambda problem: self.bus.emit(
+            Availability(problem)))
+        self._exit_code = 0
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -148,7 +153,7 @@ class Service:
             await http.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        return 0
+        return self._exit_code
 
     async def _shutdown(self, sync_task: asyncio.Task[None],
                         tasks: list[asyncio.Task[None]]) -> None:
@@ -163,6 +168,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await sync_task
         session = self._session
+        self.presence.release()
         if session is not None:
             try:
                 await asyncio.wait_for(session.set_status(False), 2.0)
@@ -196,7 +202,8 @@ class Service:
                                             self._on_ha_status)
                     await session.subscribe(f"{self.topics.command_prefix}/refresh",
                                             self._on_command)
-                    await session.set_status(True)
+                    await self.presence.claim(session)
+                    await self._go_online(session)
                     connected_at = time.monotonic()
                     self._session = session
                     self._connected.set()
@@ -207,6 +214,11 @@ class Service:
                     await _first(session.closed.wait(), self._disconnect.wait())
                     if self._disconnect.is_set():
                         return
+            except PrefixTaken as exc:
+                log.error("%s", exc)
+                self._exit_code = 2  # like a configuration error: a restart would not help
+                self.stop("another instance serves this prefix")
+                return
             except BrokerError as exc:
                 reason = str(exc)
             finally:
@@ -218,6 +230,15 @@ class Service:
             self.bus.emit(Disconnected(self._broker, reason, delay))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _go_online(self, session: BrokerSession) -> None:
+        """Publish `online`; a refusal (ACL) is reported and the service carries on."""
+        try:
+            await session.set_status(True)
+        except BrokerRefused as exc:
+            self.bus.emit(Availability(f"Home Assistant shows every entity unavailable: {exc}"))
+            return
+        self.bus.emit(Availability(None))
 
     async def _sync_loop(self) -> None:
         failures = 0
@@ -269,7 +290,9 @@ class Service:
             failures += 1
             lost = session is None or session.closed.is_set()
             retry = None
-            if not lost and failures <= self.settings.retry_count:
+            # A refusal (ACL) would be refused again: wait for the next trigger.
+            if not lost and failures <= self.settings.retry_count and \
+                    not isinstance(exc, BrokerRefused):
                 retry = Backoff(base=self.settings.retry_delay, attempt=failures - 1).next()
                 self.request_sync("retry", delay=retry)
             # A lost connection is not the sync's fault: the reconnect will trigger a sync.
