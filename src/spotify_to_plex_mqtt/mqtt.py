@@ -272,8 +272,9 @@ class BrokerSession:
                 self, filters, owned, marker_prefix, expected=expected, wait_s=wait_s,
                 probe_prefix=probe_prefix))
         except ReadDenied as exc:
-            raise self.refused([Refused("read", exc.topic_filter, "messages published "
-                                        "under it never come back")]) from None
+            raise self.refused([Refused("read", exc.topic_filter, "a probe published under "
+                                        "it never came back: reading or writing it is "
+                                        "denied")]) from None
         except (LostWhileReading, ConnectionLost):
             raise BrokerError("the connection to the MQTT broker was lost while reading "
                               "retained messages") from None

@@ -39,8 +39,11 @@ def describe(refused: Sequence[Refused], roots: Sequence[str], username: str | N
     kinds = " and ".join(dict.fromkeys(r.what for r in refused))
     reasons = ", ".join(dict.fromkeys(r.reason for r in refused))
     patterns = list(dict.fromkeys(acl_root(t, roots) for t in topics))
-    user = f"user {username}" if username else "(anonymous: a `pattern` line)"
     lines = "; ".join(f"topic readwrite {p}" for p in patterns)
-    return (f"The MQTT broker refused to let {user!s} {kinds} {len(topics)} topic(s) "
+    if username:
+        who, where = f"user {username}", f"`user {username}` then `{lines}`"
+    else:
+        who, where = "anonymous clients", f"`{lines}` before any `user` line"
+    return (f"The MQTT broker refused to let {who} {kinds} {len(topics)} topic(s) "
             f"({reasons}): {shown}. Allow them in the broker's ACL file, e.g. for Mosquitto "
-            f"`{user}` then `{lines}`, and reload the broker.")
+            f"{where}, and reload the broker.")
