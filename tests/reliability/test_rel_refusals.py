@@ -12,6 +12,7 @@ import asyncio
 import logging
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -32,12 +33,9 @@ SVC = ("svc", "svc-Pw-4411")
 EVERYTHING = [f"user {DEFAULT_USERNAME}", "topic readwrite #", ""]
 
 
-def acl_broker(make_mosquitto: object, *lines: str) -> Mosquitto:
-    make = make_mosquitto
-    assert callable(make)
-    broker: Mosquitto = make(acl=[*EVERYTHING, f"user {SVC[0]}", *lines],
-                             extra_users=[SVC])
-    return broker
+def acl_broker(make_mosquitto: Callable[..., Mosquitto], *lines: str) -> Mosquitto:
+    """A broker of the test's own whose ACL gives `svc` only `lines`."""
+    return make_mosquitto(acl=[*EVERYTHING, f"user {SVC[0]}", *lines], extra_users=[SVC])
 
 
 def svc_env(broker: Mosquitto, **extra: str) -> dict[str, str]:
@@ -53,9 +51,10 @@ def one_shot_cli(broker: Mosquitto, root: Path, **extra: str) -> subprocess.Comp
 
 @pytest.mark.parametrize("protocol", ["auto", "5"])
 def test_a_refused_publish_fails_the_sync_and_names_the_acl_line(
-        make_mosquitto: object, tmp_path: Path, protocol: str) -> None:
+        make_mosquitto: Callable[..., Mosquitto], tmp_path: Path, protocol: str) -> None:
     broker = acl_broker(make_mosquitto, "topic readwrite spotify-to-plex/#",
-                        "topic readwrite homeassistant/#", "topic deny homeassistant/binary_sensor/#")
+                        "topic readwrite homeassistant/#",
+                        "topic deny homeassistant/binary_sensor/#")
     make_library(tmp_path, 10, seed=5).write()
     denied = "homeassistant/binary_sensor/spotify_to_plex_bridge_problem/config"
     for _ in range(2):  # the second run is refused again, and says so again
@@ -71,7 +70,7 @@ def test_a_refused_publish_fails_the_sync_and_names_the_acl_line(
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "auto"])
 def test_a_denied_read_of_the_discovery_prefix_is_reported_not_republished(
-        make_mosquitto: object, tmp_path: Path, protocol: str) -> None:
+        make_mosquitto: Callable[..., Mosquitto], tmp_path: Path, protocol: str) -> None:
     # svc may write configs but not read them back: every config would look missing, and
     # configs of items removed while the service was stopped would stay as ghosts.
     broker = acl_broker(make_mosquitto, "topic readwrite spotify-to-plex/#",
@@ -86,7 +85,7 @@ def test_a_denied_read_of_the_discovery_prefix_is_reported_not_republished(
 
 
 async def test_a_refused_sync_is_not_retried_in_a_loop(
-        make_mosquitto: object, tmp_path: Path) -> None:
+        make_mosquitto: Callable[..., Mosquitto], tmp_path: Path) -> None:
     broker = acl_broker(make_mosquitto, "topic readwrite spotify-to-plex/#",
                         "topic readwrite homeassistant/#", "topic deny homeassistant/button/#")
     make_library(tmp_path, 10, seed=7).write()
@@ -101,7 +100,7 @@ async def test_a_refused_sync_is_not_retried_in_a_loop(
 
 
 async def test_a_refused_online_is_reported_by_health(
-        make_mosquitto: object, tmp_path: Path) -> None:
+        make_mosquitto: Callable[..., Mosquitto], tmp_path: Path) -> None:
     broker = acl_broker(make_mosquitto, "topic deny spotify-to-plex/status",
                         "topic readwrite spotify-to-plex/#", "topic readwrite homeassistant/#")
     make_library(tmp_path, 5, seed=8).write()
