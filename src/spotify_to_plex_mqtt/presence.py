@@ -16,6 +16,7 @@ While connected, the owner answers pings, and repairs the status topic when anyt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from .mqtt import BrokerSession
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 3.0
+REPAIR_DELAY = 0.5
 
 
 class PrefixTaken(BrokerError):
@@ -156,13 +158,20 @@ class Presence:
         if payload == b"online" or retained or session is None or session.closed.is_set() \
                 or self._repair is not None:
             return
-        log.warning("%s says %r although this instance is connected: publishing online "
-                    "again", self.topics.status, payload.decode(errors="replace")[:40])
         # Not awaited here: this runs in the session's reader, which must go on reading.
-        self._repair = asyncio.create_task(self._republish(session), name="status-repair")
+        self._repair = asyncio.create_task(self._republish(session, payload),
+                                           name="status-repair")
 
-    async def _republish(self, session: BrokerSession) -> None:
+    async def _republish(self, session: BrokerSession, payload: bytes) -> None:
         try:
+            # A broker that shuts down sends our own Last Will to us before it closes our
+            # connection: that `offline` is no stray one, and the reconnect repairs it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.closed.wait(), REPAIR_DELAY)
+            if session.closed.is_set():
+                return
+            log.warning("%s says %r although this instance is connected: publishing online "
+                        "again", self.topics.status, payload.decode(errors="replace")[:40])
             await session.set_status(True)
             self.repairs += 1
             self._on_problem(None)
