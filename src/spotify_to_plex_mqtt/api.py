@@ -34,6 +34,7 @@ from .sync import SyncResult
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+MAX_WEBSOCKETS = 100
 SYNC_TIMEOUT = 120.0
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PROTECTED_GETS = frozenset({"/events"})
@@ -267,6 +268,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30.0, timeout=2.0, max_msg_size=MAX_BODY)
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(reason="expected a WebSocket upgrade request")
+    if len(state.clients) >= MAX_WEBSOCKETS:
+        # Each holds a descriptor and a queue: a cap keeps a runaway client from taking all.
+        raise web.HTTPServiceUnavailable(
+            reason=f"too many event streams open ({MAX_WEBSOCKETS}); close some")
     # Subscribe before the handshake completes: a client that sees the connection open
     # receives every event emitted after that moment.
     client = _Client(ws, state.plane.bus.queue())

@@ -50,6 +50,8 @@ class HttpSettings:
     port: int = 9031
     token: Secret | None = None
     allow_unauthenticated: bool = False
+    # Open HTTP connections at most; 0: 256, or a quarter of the open-files limit if lower.
+    max_connections: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +243,7 @@ def _http_settings(args: argparse.Namespace, env: Mapping[str, str]) -> HttpSett
         allow_unauthenticated=bool(_pick(args.http_allow_unauthenticated,
                                          lambda: _env_bool(env, "HTTP_ALLOW_UNAUTHENTICATED"),
                                          False)),
+        max_connections=int(_env_number(env, "HTTP_MAX_CONNECTIONS", int) or 0),
     )
     if http.enabled:
         # Lazy: api imports this module (for ConfigError).
