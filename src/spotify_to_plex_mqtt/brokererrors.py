@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.client import MQTT_ERR_CONN_LOST, MQTT_ERR_NO_CONN
@@ -75,3 +77,20 @@ def failed(code: object) -> bool:
 
 def reason(code: object) -> str:
     return str(code) if hasattr(code, "value") else f"code {code}"
+
+
+class LateAnswers(logging.Filter):
+    """aiomqtt logs an answer to a request it stopped waiting for (an UNSUBACK after the
+    read's timeout, when the broker's queue was full) as an error with a traceback. Here
+    that is expected: it becomes a debug line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.msg, str) and record.msg.startswith("Unexpected message ID")):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info = record.exc_text = None
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+PAHO_LOG = logging.getLogger("spotify_to_plex_mqtt.paho")
+PAHO_LOG.addFilter(LateAnswers())

@@ -17,6 +17,7 @@ from paho.mqtt.client import MQTT_ERR_SUCCESS, topic_matches_sub
 
 from .ackwindow import AckWindow, PublishFailed
 from .brokererrors import (
+    PAHO_LOG,
     PROTOCOLS,
     BrokerError,
     BrokerRefused,
@@ -62,23 +63,6 @@ def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-class _LateAnswers(logging.Filter):
-    """aiomqtt logs an answer to a request it stopped waiting for (an UNSUBACK after the
-    read's timeout, when the broker's queue was full) as an error with a traceback. Here
-    that is expected: it becomes a debug line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not (isinstance(record.msg, str) and record.msg.startswith("Unexpected message ID")):
-            return True
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        record.exc_info = record.exc_text = None
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
-
-
-PAHO_LOG = logging.getLogger("spotify_to_plex_mqtt.paho")
-PAHO_LOG.addFilter(_LateAnswers())
 
 
 KEEPALIVE = 30

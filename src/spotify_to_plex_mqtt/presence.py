@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from .brokererrors import BrokerError
+from .brokererrors import BrokerError, BrokerRefused
 from .discovery import Topics
 from .mqtt import BrokerSession
 
@@ -118,6 +118,15 @@ class Presence:
         await session.subscribe(self.ping_topic, self._on_ping)
         await session.subscribe(status, self._on_status)
         self._session = session
+
+    async def go_online(self, session: BrokerSession) -> None:
+        """Publish `online`; a refusal (ACL) is reported and the service carries on."""
+        try:
+            await session.set_status(True)
+        except BrokerRefused as exc:
+            self._on_problem(f"Home Assistant shows every entity unavailable: {exc}")
+            return
+        self._on_problem(None)
 
     async def _answer(self, session: BrokerSession) -> OwnerRecord | None:
         """The instance that answers a ping within `PROBE_TIMEOUT`, if any does."""

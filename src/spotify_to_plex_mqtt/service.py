@@ -203,7 +203,7 @@ class Service:
                     await session.subscribe(f"{self.topics.command_prefix}/refresh",
                                             self._on_command)
                     await self.presence.claim(session)
-                    await self._go_online(session)
+                    await self.presence.go_online(session)
                     connected_at = time.monotonic()
                     self._session = session
                     self._connected.set()
@@ -223,6 +223,7 @@ class Service:
                 reason = str(exc)
             finally:
                 self._session = None
+                self.presence.release()
                 self._connected.clear()
             if connected_at is not None and time.monotonic() - connected_at > STABLE_AFTER:
                 backoff.reset()
@@ -230,15 +231,6 @@ class Service:
             self.bus.emit(Disconnected(self._broker, reason, delay))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
-
-    async def _go_online(self, session: BrokerSession) -> None:
-        """Publish `online`; a refusal (ACL) is reported and the service carries on."""
-        try:
-            await session.set_status(True)
-        except BrokerRefused as exc:
-            self.bus.emit(Availability(f"Home Assistant shows every entity unavailable: {exc}"))
-            return
-        self.bus.emit(Availability(None))
 
     async def _sync_loop(self) -> None:
         failures = 0

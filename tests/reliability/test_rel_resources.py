@@ -14,6 +14,7 @@ Both run the real command line in a subprocess against a real Mosquitto:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import resource
 import socket
@@ -198,7 +199,7 @@ async def test_reconnects_do_not_grow_memory(fresh_mosquitto: Mosquitto, tmp_pat
         await wait_converged(broker, topics, lambda: expected, deadline=30.0)
         assert process.poll() is None, log.read_text()[-2000:]
     per = (samples[-1] - samples[0]) / RECONNECTS
-    steps = [round(b - a, 2) for a, b in zip(samples, samples[1:], strict=False)]
+    steps = [round(b - a, 2) for a, b in itertools.pairwise(samples)]
     print(f"reconnects: {RECONNECTS}, RSS {samples[0]:.1f} -> {samples[-1]:.1f} MB "
           f"({per:+.3f} MB per reconnect); first steps {steps[:10]}; "
           f"{json.dumps([round(s, 1) for s in samples[::10]])}")
