@@ -80,13 +80,16 @@ def taken_message(topics: Topics, other: OwnerRecord) -> str:
 class Presence:
     """This instance's claim on its prefix, across the connections of one process."""
 
-    def __init__(self, topics: Topics, on_problem: Callable[[str | None], None]) -> None:
+    def __init__(self, topics: Topics, on_problem: Callable[[str | None], None],
+                 on_taken: Callable[[str], None] | None = None) -> None:
         self.topics = topics
         self.me = OwnerRecord.mine()
         self._on_problem = on_problem
+        self._on_taken = on_taken
         self._session: BrokerSession | None = None
         self._alive: asyncio.Queue[bytes] = asyncio.Queue()
         self._repair: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.repairs = 0
 
     @property
@@ -114,6 +117,7 @@ class Presence:
                      self.topics.topic_prefix)
         if not record:
             return
+        await session.subscribe(owner, self._on_owner)
         await session.publish_one(owner, self.me.encode())
         await session.subscribe(self.ping_topic, self._on_ping)
         await session.subscribe(status, self._on_status)
@@ -146,6 +150,23 @@ class Presence:
             if heard == nonce.encode() and (live := OwnerRecord.decode(record)) is not None:
                 return live
         return None
+
+    def _on_owner(self, _topic: str, payload: bytes, retained: bool) -> None:
+        """Another instance wrote its record while we hold the prefix: two started at the
+        same moment (both found it free). The lower instance id keeps it."""
+        other = OwnerRecord.decode(payload)
+        session = self._session
+        if retained or other is None or other.instance == self.me.instance or session is None:
+            return
+        if other.instance < self.me.instance:
+            if self._on_taken is not None:
+                self._on_taken(taken_message(self.topics, other))
+            return
+        log.warning("%s claimed MQTT_TOPIC_PREFIX=%r as this instance did; it yields to this "
+                    "one", other.describe(), self.topics.topic_prefix)
+        self._tasks.add(task := asyncio.create_task(session.publish_one(
+            self.topics.owner, self.me.encode())))
+        task.add_done_callback(self._tasks.discard)
 
     def _on_alive(self, _topic: str, payload: bytes, _retained: bool) -> None:
         self._alive.put_nowait(payload)

@@ -73,7 +73,7 @@ class Service:
             lambda: {"configured": self.plex.configured, "error": self.plex.error})
         self.last_result: SyncResult | None = None
         self.presence = Presence(self.topics, lambda problem: self.bus.emit(
-            Availability(problem)))
+            Availability(problem)), self._yield_prefix)
         self._exit_code = 0
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
@@ -184,6 +184,15 @@ class Service:
         await self.plex.aclose()
         self.bus.emit(Stopped(self._stop_reason or "stopped"))
 
+    def _yield_prefix(self, message: str) -> None:
+        if self._stopping.is_set():
+            return
+        log.error("%s", message)
+        self._exit_code = 2  # like a configuration error: a restart would not help
+        self.presence.release()  # so that stopping does not publish `offline` over the other
+        self._session = None
+        self.stop("another instance serves this prefix")
+
     # Loops ----------------------------------------------------------------------------
 
     async def _timer(self) -> None:
@@ -215,9 +224,7 @@ class Service:
                     if self._disconnect.is_set():
                         return
             except PrefixTaken as exc:
-                log.error("%s", exc)
-                self._exit_code = 2  # like a configuration error: a restart would not help
-                self.stop("another instance serves this prefix")
+                self._yield_prefix(str(exc))
                 return
             except BrokerError as exc:
                 reason = str(exc)

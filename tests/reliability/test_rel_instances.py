@@ -166,3 +166,54 @@ async def test_a_stray_offline_on_the_status_topic_is_repaired(
             await _wait_status(clean_broker, topics, b"online", deadline=5.0)
         await run.wait_for(lambda: run.service.presence.repairs >= 3, "three repairs")
         assert run.service.status.healthy
+
+
+async def test_two_instances_started_at_once_leave_one(
+        clean_broker: Mosquitto, tmp_path: Path) -> None:
+    # Both may find the prefix free; the one with the lower instance id keeps it.
+    topics = Topics()
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for seed, root in enumerate(roots):
+        make_library(root, 20, seed=20 + seed).write()
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    processes = [_start_cli(clean_broker, root, log) for root, log in zip(roots, logs,
+                                                                          strict=True)]
+    try:
+        started = time.monotonic()
+        while sum(p.poll() is None for p in processes) > 1:
+            assert time.monotonic() - started < 30, [log.read_text() for log in logs]
+            await asyncio.sleep(0.05)
+        survivor = next(i for i, p in enumerate(processes) if p.poll() is None)
+        loser = processes[1 - survivor]
+        assert loser.returncode == 2, logs[1 - survivor].read_text()
+        await _wait_status(clean_broker, topics, b"online")
+        owner = json.loads(retained(clean_broker, [topics.owner])[topics.owner])
+        assert owner["pid"] == processes[survivor].pid
+        # The survivor's library wins: its next sync (a file change) makes it whole.
+        make_library(roots[survivor], 20, seed=20 + survivor).write()
+        deadline = time.monotonic() + 15
+        while _missing(clean_broker, topics, roots[survivor]):
+            assert time.monotonic() < deadline, _missing(clean_broker, topics, roots[survivor])
+            await asyncio.sleep(0.1)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=15)
+
+
+async def test_a_one_shot_on_a_served_prefix_is_refused(
+        clean_broker: Mosquitto, tmp_path: Path) -> None:
+    topics = Topics()
+    first, other = tmp_path / "first", tmp_path / "other"
+    make_library(first, 20, seed=30).write()
+    make_library(other, 20, seed=31).write()
+    async with running_service(service_settings(clean_broker, first)) as run:
+        # In a thread: the service under test runs in this loop and must answer the ping.
+        done = await asyncio.to_thread(
+            subprocess.run, cli_argv("--settings-dir", str(other), "--one-shot"),
+            env=cli_env(broker_env(clean_broker)), capture_output=True, text=True, timeout=60,
+            check=False)
+        assert done.returncode == 2, done.stderr
+        assert run.service.presence.me.instance in done.stderr
+        assert _missing(clean_broker, topics, first) == []
