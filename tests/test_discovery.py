@@ -345,7 +345,7 @@ def test_custom_prefixes() -> None:
     assert topics.status == "home/s2p/status"
     assert topics.item_state("a") == "home/s2p/items/a"
     assert topics.config(topics.item_object_id("a")) == "ha/sensor/home_s2p_item_a/config"
-    assert topics.is_ours("home/s2p/items/a", b"{}")
+    assert topics.is_ours("home/s2p/items/a", b'{"id": "a"}')
     assert not topics.is_ours("home/s2p/status", b"online")
     assert not topics.is_ours("home/s2p/command/refresh", b"")
     assert topics.is_ours("ha/sensor/home_s2p_item_a/config",

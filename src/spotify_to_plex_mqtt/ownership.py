@@ -75,7 +75,12 @@ def is_ours(topics: Topics, topic: str, payload: bytes) -> bool:
     """Whether a retained message is this instance's to reconcile (the status topic and the
     owner record are handled apart)."""
     if is_own_state(topics, topic):
-        return True
+        # An item state starts with its id (ours and the original's): what else lies at
+        # `<prefix>/items/<one level>` is another instance's whose prefix is
+        # `<prefix>/items` (its categories, bridge, status or owner record).
+        # (An empty payload is a clear seen during a read: it must apply.)
+        return not payload or not topic.startswith(f"{topics.topic_prefix}/items/") \
+            or payload.startswith(b'{"id"')
     disc = f"{topics.discovery_prefix}/"
     if not (topic.startswith(disc) and topic.endswith("/config")):
         return False
