@@ -10,7 +10,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS, topic_matches_sub
@@ -143,6 +143,7 @@ class BrokerSession:
         for attempt, protocol in enumerate(choices):
             client = self._new_client(protocol)
             client.pending_calls_threshold = self._max_inflight * 4
+            self._note_receive_maximum(client)
             last = attempt + 1 == len(choices)
             timeout, client.timeout = client.timeout, client.timeout if last else V5_CONNACK
             try:
@@ -160,6 +161,21 @@ class BrokerSession:
             break
         self._reader = asyncio.create_task(self._read(), name="mqtt-reader")
         return self
+
+    def _note_receive_maximum(self, client: aiomqtt.Client) -> None:
+        """Bound the publishing window by the broker's Receive Maximum (MQTT 5 CONNACK):
+        a broker may drop a client that has more QoS 1 publishes unacknowledged."""
+        paho = client._client
+        chained = paho.on_connect
+
+        def on_connect(*args: Any) -> None:
+            limit = getattr(args[-1], "ReceiveMaximum", None) if args else None
+            if isinstance(limit, int) and limit > 0:
+                self._max_inflight = min(self._max_inflight, limit)
+            if chained is not None:
+                chained(*args)
+
+        paho.on_connect = on_connect
 
     @property
     def v5(self) -> bool:
