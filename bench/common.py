@@ -144,7 +144,8 @@ class Watcher:
                     raise TimeoutError(f"nothing on {topic_prefix!r} within {timeout} s")
                 self._arrived.wait(remaining)
 
-    def live_between(self, start: float, end: float, ignore: str = "") -> list[Seen]:
+    def live_between(self, start: float, end: float,
+                     ignore: str | tuple[str, ...] = "") -> list[Seen]:
         """Messages forwarded live (not retained ones sent on subscribe) in [start, end]."""
         with self._arrived:
             return [m for m in self.messages if start <= m.at <= end and not m.retained

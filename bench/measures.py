@@ -48,7 +48,8 @@ from .library import CATEGORIES, BenchLibrary, generate, replace_atomically
 
 TOPICS = Topics()
 OURS = (f"{TOPICS.topic_prefix}/#", f"{TOPICS.discovery_prefix}/#")
-SCAN_MARKERS = f"{TOPICS.scan_marker_prefix}/"
+# What a scan publishes besides our messages: its markers and probes (QoS 0, never retained).
+SCAN_MARKERS = (f"{TOPICS.scan_marker_prefix}/", TOPICS.scan_probe_prefix)
 
 
 @dataclass(frozen=True, slots=True)

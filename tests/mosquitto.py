@@ -197,6 +197,11 @@ class Mosquitto:
     * ``anonymous_port`` (``anonymous_listener=True``): plain MQTT without authentication
       (this needs ``per_listener_settings true``, which is then written automatically).
 
+    ``acl`` (lines of a Mosquitto ACL file, e.g. ``["user tester", "topic read x/#"]``)
+    restricts what the accounts may read and write; without it everything is allowed.
+    ``extra_users`` (``(name, password)`` pairs) are further accounts, e.g. one that the ACL
+    restricts while the default account, used by the helpers below, reads everything.
+
     With ``persistence=True`` retained messages and persistent sessions survive `restart`
     (Mosquitto saves its database on a clean SIGTERM shutdown, or every
     ``autosave_interval`` seconds / changes); `kill` skips that save.
@@ -218,6 +223,8 @@ class Mosquitto:
         autosave_interval: int | None = None,
         autosave_on_changes: bool = False,
         extra_config: Sequence[str] = (),
+        acl: Sequence[str] | None = None,
+        extra_users: Sequence[tuple[str, str]] = (),
         workdir: Path | None = None,
         start_timeout: float = 10.0,
         stop_timeout: float = 10.0,
@@ -232,6 +239,8 @@ class Mosquitto:
         self._autosave_interval = autosave_interval
         self._autosave_on_changes = autosave_on_changes
         self._extra_config = tuple(extra_config)
+        self._acl = None if acl is None else tuple(acl)
+        self._extra_users = tuple(extra_users)
         self._given_workdir = workdir
         self._workdir: Path | None = None
         self._start_timeout = start_timeout
@@ -468,6 +477,8 @@ class Mosquitto:
             [passwd, "-b", "-c", str(password_file), self._username, self._password],
             self._workdir,
         )
+        for user, secret in self._extra_users:
+            _run([passwd, "-b", str(password_file), user, secret], self._workdir)
         if self._tls:
             self._ca_file, self._server_cert, self._server_key = _make_certificates(
                 self._workdir / "tls"
@@ -479,6 +490,10 @@ class Mosquitto:
     def _config(self) -> str:
         workdir = self.workdir
         auth = ["allow_anonymous false", f"password_file {workdir / 'passwd'}"]
+        if self._acl is not None:
+            acl_file = workdir / "acl"
+            acl_file.write_text("\n".join(self._acl) + "\n")
+            auth.append(f"acl_file {acl_file}")
         per_listener = self._anonymous_listener
         lines = [
             "# Written by tests/mosquitto.py",

@@ -285,10 +285,12 @@ def test_our_rendered_messages_are_ours(topics: Topics) -> None:
 
 def test_legacy_item_config_is_ours() -> None:
     topics = Topics()
-    assert topics.is_ours("homeassistant/sensor/item_x/config",
-                          config_payload("spotify_to_plex_x"))
-    assert topics.is_ours("homeassistant/sensor/spotify_to_plex_37i9/config",
-                          config_payload("spotify_to_plex_37i9"))
+    # As the original service wrote them: its first layout, then its newer one.
+    assert topics.is_ours("homeassistant/sensor/item_x/config", config_payload(
+        "spotify_to_plex_item_x", state_topic="spotify-to-plex/items/x"))
+    assert topics.is_ours("homeassistant/sensor/spotify_to_plex_item_37i9/config",
+                          config_payload("spotify_to_plex_item_37i9",
+                                         state_topic="spotify_to_plex/items/37i9/state"))
 
 
 @pytest.mark.parametrize(
@@ -329,7 +331,11 @@ def test_our_state_topics_are_ours() -> None:
 def test_state_topics_of_the_original_service_are_ours() -> None:
     # The newest original service kept item states under `spotify_to_plex/...`.
     topics = Topics()
-    assert topics.is_ours("spotify_to_plex/items/37i9dqzf1dx", b'{"id": "37i9dQZF1DX"}')
+    assert topics.is_ours("spotify_to_plex/items/37i9dQZF1DX/state", b'{"id": "37i9dQZF1DX"}')
+    assert topics.is_ours("spotify_to_plex/items/plex://album/5d07/state", b'{"id": "x"}')
+    assert topics.is_ours("spotify_to_plex/categories/state", b"{}")
+    # Our own layout under that prefix is another instance's (MQTT_TOPIC_PREFIX=spotify_to_plex).
+    assert not topics.is_ours("spotify_to_plex/items/37i9dqzf1dx", b'{"id": "37i9dQZF1DX"}')
     assert not topics.is_ours("spotify_to_plex_other/items/x", b"{}")
     assert all(f.endswith("#") or f.endswith("/config") for f in topics.scan_filters)
 
@@ -340,10 +346,11 @@ def test_custom_prefixes() -> None:
     assert topics.status == "home/s2p/status"
     assert topics.item_state("a") == "home/s2p/items/a"
     assert topics.config(topics.item_object_id("a")) == "ha/sensor/home_s2p_item_a/config"
-    assert topics.is_ours("home/s2p/items/a", b"{}")
+    assert topics.is_ours("home/s2p/items/a", b'{"id": "a"}')
     assert not topics.is_ours("home/s2p/status", b"online")
     assert not topics.is_ours("home/s2p/command/refresh", b"")
-    assert topics.is_ours("ha/sensor/home_s2p_item_a/config", config_payload("home_s2p_item_a"))
+    assert topics.is_ours("ha/sensor/home_s2p_item_a/config",
+                          config_payload("home_s2p_item_a", state_topic="home/s2p/items/a"))
     # The default instance's messages are not ours, and ours are not the default's.
     assert not topics.is_ours("homeassistant/sensor/spotify_to_plex_item_a/config",
                               config_payload("spotify_to_plex_item_a"))

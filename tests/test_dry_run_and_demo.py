@@ -107,7 +107,9 @@ async def test_dry_run_publishes_nothing_and_writes_the_manifest(
     result, during = await watch(broker, lambda: asyncio.to_thread(run_cli, *args, env=env))
 
     assert result.returncode == 0, result.output
-    assert [t for t, _ in during if not t.startswith(f"{DEFAULT.scan_marker_prefix}/")] == []
+    # Only the scan's markers and probes (QoS 0, never retained, empty) may pass.
+    markers = (f"{DEFAULT.scan_marker_prefix}/", DEFAULT.scan_probe_prefix)
+    assert [t for t, _ in during if not t.startswith(markers)] == []
     assert retained(broker) == before
     text, manifest = read_manifest(library)
     assert_entities(manifest, library)

@@ -124,9 +124,9 @@ def assert_broker(got: Mapping[str, bytes], *instances: tuple[SettingsDir, Topic
 
 
 def ours(messages: list[Message], topics: Topics = DEFAULT) -> list[Message]:
-    """Messages seen during a run, without the scan marker and the status."""
-    return [(t, p) for t, p in messages
-            if t != topics.status and not t.startswith(f"{topics.scan_marker_prefix}/")]
+    """Messages seen during a run, without the scan's markers and probes, and the status."""
+    scan = (f"{topics.scan_marker_prefix}/", topics.scan_probe_prefix)
+    return [(t, p) for t, p in messages if t != topics.status and not t.startswith(scan)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,10 +133,12 @@ def topics_of(settings: Settings) -> Topics:
 
 
 def ours(broker: Mosquitto, settings: Settings) -> dict[str, bytes]:
-    """The retained messages under our prefixes, without the availability topic."""
+    """The retained messages under our prefixes, without the availability topic and the
+    owner record (see `presence`)."""
     topics = topics_of(settings)
     found = retained(broker, [f"{topics.topic_prefix}/#", f"{topics.discovery_prefix}/#"])
     found.pop(topics.status, None)
+    found.pop(topics.owner, None)
     return found
 
 

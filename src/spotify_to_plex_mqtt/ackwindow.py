@@ -35,21 +35,29 @@ class AckWindow:
         self._freed = asyncio.Event()
         self._low_water = 0
         self._on_ack = on_ack
+        self._done = False  # finished, but another window hooked on top: pass everything on
         self._merging = False  # Nagle on, while a bulk is being sent
         self.acked = 0
+        # (topic, reason) of the publishes an MQTT 5 broker answered with a failure code
+        # (an ACL's "Not authorized"): acknowledged, but not published.
+        self.refused: list[tuple[str, str]] = []
 
     def _on_publish(self, chained: Callable[..., None] | None, client: Any, userdata: Any,
                     mid: int, *rest: Any) -> None:
-        message = self._pending.pop(mid, None)
+        message = None if self._done else self._pending.pop(mid, None)
         if message is None:
             if chained is not None:
                 chained(client, userdata, mid, *rest)
             return
-        self.acked += 1
         if self._pending and not self._merging:
             self._ack_at_once()  # more PUBACKs to come: see `_ack_at_once`
-        if self._on_ack is not None:
-            self._on_ack(*message)
+        reason = rest[0] if rest else None
+        if getattr(reason, "is_failure", False):
+            self.refused.append((message[0], str(reason)))
+        else:
+            self.acked += 1
+            if self._on_ack is not None:
+                self._on_ack(*message)
         if len(self._pending) <= self._low_water:
             self._freed.set()
 
@@ -105,7 +113,7 @@ class AckWindow:
     async def publish_all(self, messages: Sequence[tuple[str, bytes]]) -> None:
         paho = self._paho
         chained = paho.on_publish
-        paho.on_publish = functools.partial(self._on_publish, chained)
+        hook = paho.on_publish = functools.partial(self._on_publish, chained)
         if len(messages) > self._size:
             self._coalesce(True)
         try:
@@ -123,4 +131,9 @@ class AckWindow:
         finally:
             if self._merging:
                 self._coalesce(False)
-            paho.on_publish = chained
+            # Windows may overlap (a sync's bulk and `online`): each hooks on top of the one
+            # before; one that ends below another stays in the chain, passing PUBACKs on.
+            if paho.on_publish is hook:
+                paho.on_publish = chained
+            else:
+                self._done = True

@@ -35,6 +35,7 @@ from .webpage import PAGE_DATA_ROUTES, add_page_routes
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+MAX_WEBSOCKETS = 100
 SYNC_TIMEOUT = 120.0
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PROTECTED_GETS = frozenset({"/events", *PAGE_DATA_ROUTES})
@@ -136,6 +137,8 @@ async def _health(request: web.Request) -> web.Response:
         return _reply(state, {"status": "ok", "reason": "connected; the last sync finished"})
     if not status.connected:
         reason = "not connected to the MQTT broker"
+    elif status.availability is not None:
+        reason = status.availability
     elif status.last_failure is not None and (
             status.last_sync is None or status.last_failure.at >= status.last_sync.at):
         reason = f"the last sync failed: {status.last_failure.error}"
@@ -261,6 +264,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
                                protocols=(EVENTS_PROTOCOL,))
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(reason="expected a WebSocket upgrade request")
+    if len(state.clients) >= MAX_WEBSOCKETS:
+        # Each holds a descriptor and a queue: a cap keeps a runaway client from taking all.
+        raise web.HTTPServiceUnavailable(
+            reason=f"too many event streams open ({MAX_WEBSOCKETS}); close some")
     # Subscribe before the handshake completes: a client that sees the connection open
     # receives every event emitted after that moment.
     client = _Client(ws, state.plane.bus.queue())

@@ -13,6 +13,7 @@ from .inputlog import log_details
 from .ledger import ledger_topics, read_ledger, write_ledger
 from .mqtt import BrokerError, BrokerSession
 from .plexlink import PlexLink
+from .presence import PrefixTaken, Presence
 from .report import entity_table, summary, write_manifest
 from .source import LibrarySource
 from .sync import SyncResult, desired_state, plan_sync, read_ours, run_sync
@@ -39,10 +40,16 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
     plex = PlexLink(settings.settings_dir, os.environ)
     try:
         async with BrokerSession(settings.mqtt) as session:
+            # Only a check: a one-shot leaves the owner record to the service it may run
+            # beside; one on the prefix of another library would clear that one's entities.
+            await Presence(topics, lambda _problem: None).claim(session, record=False)
             result = await run_sync(
                 session, topics, snapshot, plex, bridge=settings.bridge_entities,
                 earlier_topics=ledger_topics(settings.settings_dir, topics))
             await session.set_status(True)
+    except PrefixTaken as exc:
+        log.error("%s", exc)
+        return 2
     except BrokerError as exc:
         log.error("%s", exc)
         return 1

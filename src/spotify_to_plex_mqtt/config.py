@@ -42,6 +42,8 @@ class MqttSettings:
     discovery_prefix: str = "homeassistant"
     ca_file: Path | None = None
     tls_insecure: bool = False
+    # "auto": MQTT 5 (refusals are reported), 3.1.1 when the broker refuses 5; or "5", "3.1.1".
+    protocol: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,8 @@ class HttpSettings:
     port: int = 9031
     token: Secret | None = None
     allow_unauthenticated: bool = False
+    # Open HTTP connections at most; 0: 256, or a quarter of the open-files limit if lower.
+    max_connections: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ class Settings:
                 "discovery_prefix": mqtt.discovery_prefix,
                 "ca_file": str(mqtt.ca_file) if mqtt.ca_file else None,
                 "tls_insecure": mqtt.tls_insecure,
+                "protocol": mqtt.protocol,
             },
             "one_shot": self.one_shot,
             "dry_run": self.dry_run,
@@ -239,7 +244,20 @@ def _mqtt_settings(env: Mapping[str, str], required: bool) -> MqttSettings:
         discovery_prefix=_prefix(env, "MQTT_DISCOVERY_PREFIX", "homeassistant"),
         ca_file=ca_file,
         tls_insecure=bool(_env_bool(env, "MQTT_TLS_INSECURE")),
+        protocol=_protocol(env),
     )
+
+
+_PROTOCOLS = {"auto": "auto", "5": "5", "5.0": "5", "v5": "5", "3.1.1": "3.1.1",
+              "311": "3.1.1", "v311": "3.1.1", "4": "3.1.1"}
+
+
+def _protocol(env: Mapping[str, str]) -> str:
+    raw = env.get("MQTT_PROTOCOL", "").strip().lower() or "auto"
+    if raw not in _PROTOCOLS:
+        raise ConfigError("MQTT_PROTOCOL", f"is {raw!r}; it must be auto, 5 or 3.1.1",
+                          "MQTT_PROTOCOL=auto")
+    return _PROTOCOLS[raw]
 
 
 def _pick(flag: Any, from_env: Callable[[], Any], default: Any) -> Any:
@@ -266,6 +284,7 @@ def _http_settings(args: argparse.Namespace, env: Mapping[str, str], *,
         allow_unauthenticated=bool(_pick(args.http_allow_unauthenticated,
                                          lambda: _env_bool(env, "HTTP_ALLOW_UNAUTHENTICATED"),
                                          False)),
+        max_connections=int(_env_number(env, "HTTP_MAX_CONNECTIONS", int) or 0),
     )
     if http.enabled and serves:
         # Lazy: api imports this module (for ConfigError).

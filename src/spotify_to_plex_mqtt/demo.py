@@ -76,7 +76,8 @@ def _demo_settings(settings: Settings, settings_dir: Path, port: int) -> Setting
     return dataclasses.replace(
         settings, settings_dir=settings_dir, one_shot=True, dry_run=False,
         mqtt=dataclasses.replace(settings.mqtt, url=url, username=None, password=None,
-                                 ca_file=None, tls_insecure=False),
+                                 ca_file=None, tls_insecure=False,
+                                 protocol="3.1.1"),  # amqtt has no MQTT 5
     )
 
 

@@ -8,12 +8,27 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
-from .entities import Entity, slugify
+from . import __version__, ownership
+from .entities import Entity, short_hash, slugify
 
 PROJECT_URL = "https://github.com/spotify-to-plex-mqtt/spotify-to-plex-mqtt"
+DEFAULT_PREFIX = "spotify-to-plex"
+DEFAULT_NODE = "spotify_to_plex"
 STATE_LIMIT = 255
 ATTRIBUTES_LIMIT = 14 * 1024
+
+
+def node_id_for(topic_prefix: str) -> str:
+    """The prefix of our unique_ids and object_ids: the topic prefix as a slug.
+
+    The default prefix keeps the original's `spotify_to_plex`; another prefix with the same
+    slug (`spotify_to_plex`, `Spotify-To-Plex`) gets a short hash of itself appended, since
+    it would otherwise publish to the default instance's discovery topics.
+    """
+    node = slugify(topic_prefix) or DEFAULT_NODE
+    if node == DEFAULT_NODE and topic_prefix != DEFAULT_PREFIX:
+        node = f"{node}_{short_hash(topic_prefix)}"
+    return node
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +42,7 @@ class Topics:
     node_id: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "node_id", slugify(self.topic_prefix) or "spotify_to_plex")
+        object.__setattr__(self, "node_id", node_id_for(self.topic_prefix))
 
     @property
     def status(self) -> str:
@@ -52,6 +67,12 @@ class Topics:
     @property
     def scan_marker_prefix(self) -> str:
         return f"{self.topic_prefix}/_scan"
+
+    @property
+    def scan_probe_prefix(self) -> str:
+        """Start of the probe topics that tell whether we may read the discovery prefix: a
+        config topic's shape, but never retained and with an empty payload."""
+        return f"{self.discovery_prefix}/sensor/{self.node_id}_scan_"
 
     def item_state(self, slug: str) -> str:
         return f"{self.topic_prefix}/items/{slug}"
@@ -79,6 +100,12 @@ class Topics:
         if self.node_id == self.topic_prefix:
             return ()
         return (f"{self.node_id}/items/", f"{self.node_id}/categories/")
+
+    @property
+    def owner(self) -> str:
+        """The retained owner record: which instance serves this prefix (see `owner`)."""
+        return f"{self.topic_prefix}/owner"
+
     def config(self, object_id: str, component: str = "sensor") -> str:
         return f"{self.discovery_prefix}/{component}/{object_id}/config"
 
@@ -88,31 +115,9 @@ class Topics:
         return (f"{self.discovery_prefix}/+/+/config", f"{self.topic_prefix}/#", *legacy)
 
     def is_ours(self, topic: str, payload: bytes) -> bool:
-        """Whether a retained message was published by this service (or its predecessor)."""
-        if topic.startswith(f"{self.topic_prefix}/"):
-            return topic != self.status and not topic.startswith(
-                (f"{self.command_prefix}/", f"{self.scan_marker_prefix}/"))
-        if self.legacy_state_prefixes and topic.startswith(self.legacy_state_prefixes):
-            return True
-        if not (topic.startswith(f"{self.discovery_prefix}/") and topic.endswith("/config")):
-            return False
-        if self.node_id.encode() not in payload:
-            return False
-        try:
-            config = json.loads(payload)
-            unique_id = config.get("unique_id")
-        except (ValueError, AttributeError, RecursionError):
-            return False
-        if not isinstance(unique_id, str) or not unique_id.startswith(f"{self.node_id}_"):
-            return False
-        # Another instance's prefix may extend ours (spotify-to-plex-kids -> unique_ids
-        # spotify_to_plex_kids_...): the topics its config points at tell them apart.
-        topic_of = config.get("state_topic") or config.get("command_topic")
-        return not isinstance(topic_of, str) or topic_of.startswith(self.own_topic_prefixes)
-
-    @property
-    def own_topic_prefixes(self) -> tuple[str, ...]:
-        return (f"{self.topic_prefix}/", f"{self.node_id}/")
+        """Whether a retained message was published by this instance (or its predecessor):
+        see `ownership`."""
+        return ownership.is_ours(self, topic, payload)
 
 
 # Stands for "as the broker already holds it" (see `mirror`); never published.

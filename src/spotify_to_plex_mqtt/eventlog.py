@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from .events import (
+    Availability,
     Connected,
     Disconnected,
     Event,
@@ -47,6 +48,8 @@ def log_event(event: Event) -> None:
             log.error("%s", error)
         case FileRecovered(file=file):
             log.info("%s is readable again", file)
+        case Availability(problem=problem) if problem is not None:
+            log.error("%s", problem)
         case Stopped(reason=reason):
             log.info("stopped (%s)", reason)
         case _:

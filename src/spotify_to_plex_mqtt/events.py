@@ -110,6 +110,13 @@ class HomeAssistantOnline(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Availability(Event):
+    """Whether our status topic says `online` as it should; `problem` says why not."""
+
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Stopped(Event):
     reason: str
 
@@ -119,6 +126,7 @@ _KINDS: dict[type[Event], str] = {
     SyncStarted: "sync_started", SyncFinished: "sync_finished", SyncFailed: "sync_failed",
     FileChanged: "file_changed", FileError: "file_error", FileRecovered: "file_recovered",
     EntityChanged: "entity_changed", HomeAssistantOnline: "homeassistant_online",
+    Availability: "availability",
     Stopped: "stopped",
 }
 
@@ -170,6 +178,7 @@ class Status:
     file_errors: dict[str, str] = field(default_factory=dict)
     # Per input file, the loader's warnings about entries it skipped (set by each sync).
     malformed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    availability: str | None = None
 
     def on_event(self, event: Event) -> None:
         match event:
@@ -189,6 +198,8 @@ class Status:
                 self.file_errors[file] = error
             case FileRecovered(file=file):
                 self.file_errors.pop(file, None)
+            case Availability(problem=problem):
+                self.availability = problem
             case Stopped():
                 self.running = self.connected = False
             case _:
@@ -198,7 +209,7 @@ class Status:
     def healthy(self) -> bool:
         last_ok = self.last_sync is not None and (
             self.last_failure is None or self.last_failure.at < self.last_sync.at)
-        return self.connected and last_ok
+        return self.connected and last_ok and self.availability is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -210,4 +221,5 @@ class Status:
             "last_sync": self.last_sync.to_dict() if self.last_sync else None,
             "last_failure": self.last_failure.to_dict() if self.last_failure else None,
             "file_errors": dict(self.file_errors),
+            "availability": self.availability,
         }

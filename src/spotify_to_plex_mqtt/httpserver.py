@@ -8,6 +8,7 @@ import logging
 
 from aiohttp import web
 
+from .acceptor import CappedSite
 from .api import SYNC_TIMEOUT, ControlPlane, PlexState, build_app
 from .config import ConfigError, HttpSettings
 from .metrics import Metrics
@@ -59,7 +60,8 @@ class HttpServer:
     def __init__(self, plane: ControlPlane, metrics: Metrics, *, host: str = "127.0.0.1",
                  port: int = 9031, token: Secret | str | None = None,
                  allow_unauthenticated: bool = False, plex_state: PlexState | None = None,
-                 sync_timeout: float = SYNC_TIMEOUT, shutdown_timeout: float = 3.0) -> None:
+                 sync_timeout: float = SYNC_TIMEOUT, shutdown_timeout: float = 3.0,
+                 max_connections: int = 0) -> None:
         self.plane = plane
         self.metrics = metrics
         self.host = host
@@ -68,8 +70,10 @@ class HttpServer:
         self.plex_state = plex_state
         self.sync_timeout = sync_timeout
         self.shutdown_timeout = shutdown_timeout
+        self.max_connections = max_connections
         self._token = token.reveal() if isinstance(token, Secret) else token
         self._runner: web.AppRunner | None = None
+        self._site: CappedSite | None = None
 
     @classmethod
     def for_settings(cls, http: HttpSettings, plane: ControlPlane, metrics: Metrics,
@@ -78,14 +82,13 @@ class HttpServer:
         if not http.enabled:
             return None
         return cls(plane, metrics, host=http.host, port=http.port, token=http.token,
-                   allow_unauthenticated=http.allow_unauthenticated, plex_state=plex_state)
+                   allow_unauthenticated=http.allow_unauthenticated, plex_state=plex_state,
+                   max_connections=http.max_connections)
 
     @property
     def bound_port(self) -> int | None:
         """The port actually listened on (differs from `port` when that is 0)."""
-        if self._runner is None or not self._runner.addresses:
-            return None
-        return int(self._runner.addresses[0][1])
+        return self._site.port if self._site is not None else None
 
     @property
     def url(self) -> str:
@@ -100,19 +103,23 @@ class HttpServer:
                         sync_timeout=self.sync_timeout)
         runner = web.AppRunner(app, shutdown_timeout=self.shutdown_timeout)
         await runner.setup()
+        # Not aiohttp's TCPSite: it accepts whatever the kernel queued (see `acceptor`).
+        site = CappedSite(runner, self.host or None, self.port,
+                          limit=self.max_connections or None)
         try:
-            await web.TCPSite(runner, self.host or None, self.port).start()
+            await site.start()
         except OSError as exc:
             await runner.cleanup()
             hint = ADDRESS_IN_USE_HINT if exc.errno == errno.EADDRINUSE else ""
             raise HttpServerError(f"the HTTP API cannot listen on {self.host}:{self.port}: "
                                   f"{exc.strerror or exc}{hint}") from None
-        self._runner = runner
-        log.info("HTTP API on %s", self.url)
+        self._runner, self._site = runner, site
+        log.info("HTTP API on %s (at most %d connections at once)", self.url, site.limit)
 
     async def stop(self) -> None:
         """Close WebSockets (after sending what they have queued), answer waiting requests,
         stop listening; idempotent."""
         runner, self._runner = self._runner, None
+        self._site = None
         if runner is not None:
             await runner.cleanup()

@@ -10,35 +10,46 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiomqtt
-from aiomqtt.exceptions import MqttConnectError
-from paho.mqtt.client import (
-    MQTT_ERR_CONN_LOST,
-    MQTT_ERR_NO_CONN,
-    MQTT_ERR_SUCCESS,
-    topic_matches_sub,
-)
+from paho.mqtt.client import MQTT_ERR_SUCCESS, topic_matches_sub
 
 from .ackwindow import AckWindow, PublishFailed
+from .brokererrors import (
+    PAHO_LOG,
+    PROTOCOLS,
+    BrokerError,
+    BrokerRefused,
+    ConnectionLost,
+    describe,
+    failed,
+    no_v5,
+    reason,
+)
 from .config import MqttSettings
 from .mirror import Mirror
-from .retained import SCAN_TIMEOUT, LostWhileReading, Owned, Retained, Tap, read_retained
+from .refusals import Refused
+from .refusals import describe as describe_refused
+from .retained import (
+    SCAN_TIMEOUT,
+    LostWhileReading,
+    Owned,
+    ReadDenied,
+    Retained,
+    Tap,
+    read_retained,
+)
+
+__all__ = ["MAX_INFLIGHT", "PAHO_LOG", "BrokerError", "BrokerRefused", "BrokerSession"]
 
 log = logging.getLogger(__name__)
 
 MAX_INFLIGHT = 64
+# A broker without MQTT 5 may not answer its CONNECT at all (amqtt): 3.1.1 is tried then.
+V5_CONNACK = 4.0
 Handler = Callable[[str, bytes, bool], Awaitable[None] | None]
 T = TypeVar("T")
-
-
-class BrokerError(Exception):
-    """The broker cannot be reached or refused us; the message is safe to show the user."""
-
-
-class _ConnectionLost(BrokerError):
-    """The connection dropped while an operation waited for the broker's answer."""
 
 
 def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
@@ -58,48 +69,6 @@ def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _describe(exc: BaseException, settings: MqttSettings) -> str:
-    """Explain a connection failure by host and port, without the password."""
-    url = settings.url
-    where = f"{url.host}:{url.port}" if url else "the broker"
-    text = str(exc)
-    if settings.password:
-        text = text.replace(settings.password.reveal(), "********")
-    lowered = text.lower()
-    # CONNACK codes 4/5 (3.1.1) mean bad credentials; paho's own error codes 4/7 on other
-    # calls mean the connection is gone (MQTT_ERR_NO_CONN, MQTT_ERR_CONN_LOST).
-    refused = isinstance(exc, MqttConnectError)
-    if "not authori" in lowered or "bad user" in lowered or (
-            refused and ("code:4]" in lowered or "code:5]" in lowered)):
-        return (f"The MQTT broker at {where} refused the credentials of user "
-                f"{settings.username or '(none)'!r}: check MQTT_USERNAME and MQTT_PASSWORD.")
-    if not refused and isinstance(exc, aiomqtt.MqttCodeError) and exc.rc in (
-            MQTT_ERR_NO_CONN, MQTT_ERR_CONN_LOST):
-        return f"The connection to the MQTT broker at {where} was lost ({text})."
-    if "certificate" in lowered or "ssl" in lowered:
-        return (f"TLS with the MQTT broker at {where} failed ({text}): check MQTT_CA_FILE, "
-                "or set MQTT_TLS_INSECURE=true for a self-signed test broker.")
-    return (f"Cannot reach the MQTT broker at {where} ({text}): check MQTT_BROKER_URL and "
-            "that the broker is running.")
-
-
-class _LateAnswers(logging.Filter):
-    """aiomqtt logs an answer to a request it stopped waiting for (an UNSUBACK after the
-    read's timeout, when the broker's queue was full) as an error with a traceback. Here
-    that is expected: it becomes a debug line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not (isinstance(record.msg, str) and record.msg.startswith("Unexpected message ID")):
-            return True
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        record.exc_info = record.exc_text = None
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
-
-
-PAHO_LOG = logging.getLogger("spotify_to_plex_mqtt.paho")
-PAHO_LOG.addFilter(_LateAnswers())
 
 
 KEEPALIVE = 30
@@ -130,7 +99,7 @@ class BrokerSession:
 
     def __init__(self, settings: MqttSettings, *, client_id: str | None = None,
                  max_inflight: int = MAX_INFLIGHT, read_only: bool = False,
-                 will: bool = True) -> None:
+                 will: bool = True, roots: tuple[str, ...] = ()) -> None:
         if settings.url is None:
             raise ValueError("BrokerSession needs a broker URL")
         self.settings = settings
@@ -147,12 +116,16 @@ class BrokerSession:
         self.mirror: Mirror | None = None
         self._handlers: list[tuple[str, Handler]] = []
         self.closed = asyncio.Event()
+        # Our topic roots, for the ACL lines of a refusal (see `refusals`).
+        self.roots = roots or (settings.topic_prefix, settings.discovery_prefix)
+        self.protocol = aiomqtt.ProtocolVersion.V5
 
-    async def __aenter__(self) -> Self:
+    def _new_client(self, protocol: aiomqtt.ProtocolVersion) -> aiomqtt.Client:
         url = self.settings.url
         assert url is not None
         password = self.settings.password.reveal() if self.settings.password else None
-        self._client = _Client(
+        v5 = protocol == aiomqtt.ProtocolVersion.V5
+        return _Client(
             url.host, url.port,
             username=self.settings.username, password=password,
             identifier=self._client_id,
@@ -169,18 +142,58 @@ class BrokerSession:
             # Nagle holds the second PUBLISH until the broker's delayed ACK of the first.
             # (Not applied to websockets: aiomqtt sees paho's wrapper, not the socket.)
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            timeout=10, keepalive=KEEPALIVE, clean_session=True,
-            logger=PAHO_LOG,
+            timeout=10, keepalive=KEEPALIVE, clean_session=None if v5 else True,
+            protocol=protocol, logger=PAHO_LOG,
         )
-        self._client.pending_calls_threshold = self._max_inflight * 4
-        try:
-            await self._client.__aenter__()
-        except aiomqtt.MqttError as exc:
-            raise BrokerError(_describe(exc, self.settings)) from None
-        except ssl.SSLError as exc:
-            raise BrokerError(_describe(exc, self.settings)) from None
+
+    async def __aenter__(self) -> Self:
+        choices = PROTOCOLS[self.settings.protocol]
+        for attempt, protocol in enumerate(choices):
+            client = self._new_client(protocol)
+            client.pending_calls_threshold = self._max_inflight * 4
+            self._note_receive_maximum(client)
+            last = attempt + 1 == len(choices)
+            timeout, client.timeout = client.timeout, client.timeout if last else V5_CONNACK
+            try:
+                await client.__aenter__()
+                client.timeout = timeout
+            except aiomqtt.MqttError as exc:
+                if attempt + 1 < len(choices) and no_v5(exc):
+                    log.info("the MQTT broker does not speak MQTT 5 (%s): using 3.1.1, which "
+                             "cannot report refused publishes", exc)
+                    continue
+                raise BrokerError(describe(exc, self.settings)) from None
+            except ssl.SSLError as exc:
+                raise BrokerError(describe(exc, self.settings)) from None
+            self._client, self.protocol = client, protocol
+            break
         self._reader = asyncio.create_task(self._read(), name="mqtt-reader")
         return self
+
+    def _note_receive_maximum(self, client: aiomqtt.Client) -> None:
+        """Bound the publishing window by the broker's Receive Maximum (MQTT 5 CONNACK):
+        a broker may drop a client that has more QoS 1 publishes unacknowledged."""
+        paho = client._client
+        chained = paho.on_connect
+
+        def on_connect(*args: Any) -> None:
+            limit = getattr(args[-1], "ReceiveMaximum", None) if args else None
+            if isinstance(limit, int) and limit > 0:
+                self._max_inflight = min(self._max_inflight, limit)
+            if chained is not None:
+                chained(*args)
+
+        paho.on_connect = on_connect
+
+    @property
+    def v5(self) -> bool:
+        """Whether the broker reports refusals (MQTT 5 reason codes)."""
+        return self.protocol == aiomqtt.ProtocolVersion.V5
+
+    def refused(self, refused: list[Refused]) -> BrokerRefused:
+        """The error that fails the operation: the topics and the ACL lines to add."""
+        return BrokerRefused(describe_refused(refused, self.roots, self.settings.username),
+                             refused)
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -242,26 +255,39 @@ class BrokerSession:
         if not task.done() or task.cancelled():
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await task
-            raise _ConnectionLost("the connection to the MQTT broker was lost")
+            raise ConnectionLost("the connection to the MQTT broker was lost")
         return task.result()
 
     async def subscribe(self, pattern: str, handler: Handler) -> None:
-        """Call `handler(topic, payload, retained)` for every message matching `pattern`."""
+        """Call `handler(topic, payload, retained)` for every message matching `pattern`.
+
+        Raises `BrokerRefused` when the SUBACK refuses it (an ACL)."""
         self._handlers.append((pattern, handler))
-        await self.client.subscribe(pattern, qos=1)
+        try:
+            codes = await self.client.subscribe(pattern, qos=1)
+        except aiomqtt.MqttError as exc:
+            raise BrokerError(describe(exc, self.settings)) from None
+        denied = [Refused("subscribe to", pattern, reason(c)) for c in codes if failed(c)]
+        if denied:
+            raise self.refused(denied)
 
     async def scan(self, filters: Sequence[str], owned: Owned, marker_prefix: str, *,
-                   expected: Sequence[str] = (), wait_s: float = SCAN_TIMEOUT
-                   ) -> Retained:
+                   expected: Sequence[str] = (), wait_s: float = SCAN_TIMEOUT,
+                   probe_prefix: str | None = None) -> Retained:
         """Our retained messages under `filters`, completed by `expected` (see `retained`)."""
         try:
             return await self._while_connected(read_retained(
-                self, filters, owned, marker_prefix, expected=expected, wait_s=wait_s))
-        except (LostWhileReading, _ConnectionLost):
+                self, filters, owned, marker_prefix, expected=expected, wait_s=wait_s,
+                probe_prefix=probe_prefix))
+        except ReadDenied as exc:
+            raise self.refused([Refused("read", exc.topic_filter, "a probe published under "
+                                        "it never came back: reading or writing it is "
+                                        "denied")]) from None
+        except (LostWhileReading, ConnectionLost):
             raise BrokerError("the connection to the MQTT broker was lost while reading "
                               "retained messages") from None
         except aiomqtt.MqttError as exc:
-            raise BrokerError(_describe(exc, self.settings)) from None
+            raise BrokerError(describe(exc, self.settings)) from None
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]],
                            on_ack: Callable[[str, bytes], None] | None = None) -> int:
@@ -274,16 +300,30 @@ class BrokerSession:
         window = AckWindow(self.client, self._max_inflight, on_ack)
         try:
             await self._while_connected(window.publish_all(messages))
-        except _ConnectionLost:
+        except ConnectionLost:
             raise BrokerError(window.failure(len(messages), "the connection was lost")) from None
         except PublishFailed as exc:
             raise BrokerError(window.failure(len(messages), str(exc))) from None
+        if window.refused:
+            raise self.refused([Refused("publish to", t, r) for t, r in window.refused])
         return window.acked
+
+    async def publish_one(self, topic: str, payload: bytes) -> None:
+        """One retained QoS 1 message, through the same checks as `publish_many`."""
+        window = AckWindow(self.client, 1, None)
+        try:
+            await asyncio.wait_for(self._while_connected(window.publish_all(
+                [(topic, payload)])), self.client.timeout)
+        except (PublishFailed, TimeoutError) as exc:
+            raise BrokerError(f"publishing {topic} failed: {exc or 'no answer'}") from None
+        if window.refused:
+            raise self.refused([Refused("publish to", t, r) for t, r in window.refused])
 
     async def set_status(self, online: bool) -> None:
         """Publish the retained availability message."""
         try:
-            await self.client.publish(self.status_topic, b"online" if online else b"offline",
-                                      qos=1, retain=True)
+            await self.publish_one(self.status_topic, b"online" if online else b"offline")
+        except ConnectionLost:
+            raise BrokerError("the connection to the MQTT broker was lost") from None
         except aiomqtt.MqttError as exc:
-            raise BrokerError(_describe(exc, self.settings)) from None
+            raise BrokerError(describe(exc, self.settings)) from None

@@ -89,6 +89,8 @@ SCHEMAS: dict[str, Any] = {
             "last_sync": _event_schema(nullable=True),
             "last_failure": _event_schema(nullable=True),
             "file_errors": {"type": "object", "additionalProperties": {"type": "string"}},
+            "availability": {"type": "string", "nullable": True,
+                             "description": "Why the status topic is not online, if so"},
             "version": {"type": "string"},
             "settings": {"type": "object", "description": "Settings, secrets masked"},
             "files": {"type": "object", "additionalProperties": _ref("FileState")},

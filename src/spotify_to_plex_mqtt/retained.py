@@ -63,20 +63,35 @@ class LostWhileReading(Exception):
     """The connection dropped during the read."""
 
 
+class ReadDenied(Exception):
+    """A probe published under a filter never came back: the broker (its ACL) does not let
+    us read that filter, although it accepted the subscription."""
+
+    def __init__(self, topic_filter: str) -> None:
+        super().__init__(topic_filter)
+        self.topic_filter = topic_filter
+
+
 class _Round:
     """One subscription's worth of retained messages, ended by a marker or by quiet."""
 
-    def __init__(self, owned: Owned, marker: str, found: dict[str, bytes]) -> None:
+    def __init__(self, owned: Owned, marker: str, found: dict[str, bytes],
+                 probe: str | None = None) -> None:
         self.owned = owned
         self.marker = marker
+        self.probe = probe
+        self.probe_seen = False
         # Shared by the rounds of a read, so that a clear seen in a later round applies.
         self.found = found
         self.received = 0
         self.done = asyncio.Event()
 
     def __call__(self, topic: str, payload: bytes) -> None:
-        if topic == self.marker:
-            self.done.set()
+        if topic == self.probe:
+            self.probe_seen = True
+        if topic in (self.marker, self.probe):
+            if topic == self.marker:
+                self.done.set()
             return
         self.received += 1
         if self.owned(topic, payload):
@@ -118,17 +133,27 @@ async def _unsubscribe(connection: Connection, filters: list[str]) -> None:
         log.debug("no UNSUBACK: %s", exc)
 
 
+def probe_topic(probe_prefix: str) -> str:
+    """A fresh probe topic: `probe_prefix` and a random tail (see `read_retained`)."""
+    return f"{probe_prefix}{secrets.token_hex(8)}/config"
+
+
 async def _round(connection: Connection, filters: Sequence[str], owned: Owned,
-                 marker_prefix: str, *, wait_s: float, found: dict[str, bytes]) -> _Round:
+                 marker_prefix: str, *, wait_s: float, found: dict[str, bytes],
+                 probe: str | None = None) -> _Round:
     # The marker has its own exact filter: exact-topic rounds have no wildcard matching it.
     # QoS 0: the broker sends it after the retained messages, and there is no PUBACK to lose.
-    current = _Round(owned, f"{marker_prefix}/{secrets.token_hex(8)}", found)
+    # The probe, if any, goes first: it arrives through the wildcard filter it tests.
+    marker = f"{marker_prefix}/{secrets.token_hex(8)}" if marker_prefix else probe or ""
+    current = _Round(owned, marker, found, probe)
     subscribed = [*filters, current.marker]
     client = connection.client
     connection.add_tap(current)
     try:
         try:
-            await client.subscribe([(f, 0) for f in subscribed])
+            await client.subscribe([(f, 0) for f in dict.fromkeys(subscribed)])
+            if probe is not None and probe != current.marker:
+                await client.publish(probe, b"", qos=0)
             await client.publish(current.marker, b"", qos=0)
             await _wait(connection, current, wait_s)
         finally:
@@ -141,17 +166,38 @@ async def _round(connection: Connection, filters: Sequence[str], owned: Owned,
     return current
 
 
+async def _check_probe(connection: Connection, first: _Round, topic_filter: str,
+                       probe_prefix: str, wait_s: float) -> None:
+    """Raise `ReadDenied` unless the first round's probe, or a probe of its own, came back.
+
+    A probe of its own, on its exact topic, tells a denial from a probe that a broker whose
+    queue overflowed dropped."""
+    if first.probe_seen:
+        return
+    probe = probe_topic(probe_prefix)
+    again = await _round(connection, [], lambda _t, _p: False, "", wait_s=min(
+        wait_s, EMPTY_QUIET), found={}, probe=probe)
+    if not again.probe_seen:
+        raise ReadDenied(topic_filter)
+
+
 async def read_retained(connection: Connection, filters: Sequence[str], owned: Owned,
                         marker_prefix: str, *, expected: Sequence[str] = (),
-                        wait_s: float = SCAN_TIMEOUT) -> Retained:
+                        wait_s: float = SCAN_TIMEOUT, probe_prefix: str | None = None
+                        ) -> Retained:
     """The retained messages under `filters` for which `owned` holds, by topic.
 
     `expected` are topics that may hold one of ours: those the wildcard round did not return
     are read by name, since the broker may have cut that round short.
+    With `probe_prefix`, a probe published on a topic under the first filter must come back,
+    else `ReadDenied`: an ACL that denies reading it would make every config look missing.
     """
     result = Retained()
+    probe = probe_topic(probe_prefix) if probe_prefix else None
     first = await _round(connection, filters, owned, marker_prefix, wait_s=wait_s,
-                         found=result.found)
+                         found=result.found, probe=probe)
+    if probe_prefix:
+        await _check_probe(connection, first, filters[0], probe_prefix, wait_s)
     if not first.received and first.done.is_set():
         return result  # nothing was queued, so nothing was dropped
     missing = [t for t in dict.fromkeys(expected) if t not in result.found]

@@ -22,6 +22,7 @@ from .config import ConfigError, Settings
 from .discovery import Topics
 from .eventlog import log_event
 from .events import (
+    Availability,
     Connected,
     Disconnected,
     EventBus,
@@ -41,8 +42,9 @@ from .inputlog import InputReport
 from .ledger import ledger_topics, write_ledger
 from .memory import settle_after_sync
 from .metrics import Metrics
-from .mqtt import BrokerError, BrokerSession
+from .mqtt import BrokerError, BrokerRefused, BrokerSession
 from .plexlink import PlexLink
+from .presence import PrefixTaken, Presence
 from .scheduler import Batch, Scheduler
 from .source import LibrarySource
 from .sync import SyncResult, run_sync
@@ -73,6 +75,9 @@ class Service:
             lambda: {"configured": self.plex.configured, "error": self.plex.error})
         self.last_result: SyncResult | None = None
         self.inputs = InputReport()
+        self.presence = Presence(self.topics, lambda problem: self.bus.emit(
+            Availability(problem)), self._yield_prefix)
+        self._exit_code = 0
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -152,7 +157,7 @@ class Service:
             await http.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        return 0
+        return self._exit_code
 
     async def _shutdown(self, sync_task: asyncio.Task[None],
                         tasks: list[asyncio.Task[None]]) -> None:
@@ -167,6 +172,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await sync_task
         session = self._session
+        self.presence.release()
         if session is not None:
             try:
                 await asyncio.wait_for(session.set_status(False), 2.0)
@@ -181,6 +187,15 @@ class Service:
             task.cancel()
         await self.plex.aclose()
         self.bus.emit(Stopped(self._stop_reason or "stopped"))
+
+    def _yield_prefix(self, message: str) -> None:
+        if self._stopping.is_set():
+            return
+        log.error("%s", message)
+        self._exit_code = 2  # like a configuration error: a restart would not help
+        self.presence.release()  # so that stopping does not publish `offline` over the other
+        self._session = None
+        self.stop("another instance serves this prefix")
 
     # Loops ----------------------------------------------------------------------------
 
@@ -200,7 +215,8 @@ class Service:
                                             self._on_ha_status)
                     await session.subscribe(f"{self.topics.command_prefix}/refresh",
                                             self._on_command)
-                    await session.set_status(True)
+                    await self.presence.claim(session)
+                    await self.presence.go_online(session)
                     connected_at = time.monotonic()
                     self._session = session
                     self._connected.set()
@@ -211,10 +227,14 @@ class Service:
                     await _first(session.closed.wait(), self._disconnect.wait())
                     if self._disconnect.is_set():
                         return
+            except PrefixTaken as exc:
+                self._yield_prefix(str(exc))
+                return
             except BrokerError as exc:
                 reason = str(exc)
             finally:
                 self._session = None
+                self.presence.release()
                 self._connected.clear()
             if connected_at is not None and time.monotonic() - connected_at > STABLE_AFTER:
                 backoff.reset()
@@ -275,7 +295,9 @@ class Service:
             failures += 1
             lost = session is None or session.closed.is_set()
             retry = None
-            if not lost and failures <= self.settings.retry_count:
+            # A refusal (ACL) would be refused again: wait for the next trigger.
+            if not lost and failures <= self.settings.retry_count and \
+                    not isinstance(exc, BrokerRefused):
                 retry = Backoff(base=self.settings.retry_delay, attempt=failures - 1).next()
                 self.request_sync("retry", delay=retry)
             # A lost connection is not the sync's fault: the reconnect will trigger a sync.

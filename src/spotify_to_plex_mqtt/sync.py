@@ -128,7 +128,7 @@ async def read_ours(session: BrokerSession, topics: Topics, slugs: Iterable[str]
     read by name if the broker cut the wildcard read short."""
     expected = [*expected_topics(topics, dict.fromkeys(slugs)), *earlier_topics]
     return await session.scan(topics.scan_filters, topics.is_ours, topics.scan_marker_prefix,
-                              expected=expected)
+                              expected=expected, probe_prefix=topics.scan_probe_prefix)
 
 
 def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
