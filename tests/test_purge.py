@@ -14,6 +14,7 @@ import pty
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,43 @@ async def test_purge_at_10k_items_on_a_default_mosquitto_without_a_ledger(
 def test_purge_needs_a_broker_even_with_dry_run() -> None:
     with pytest.raises(ConfigError, match="MQTT_BROKER_URL is not set"):
         load_settings(["purge", "--dry-run"], {})
+
+
+def _wait_for(condition: Callable[[], bool], what: str, deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            pytest.fail(f"not within {deadline} s: {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.broker
+def test_purge_refuses_while_the_service_runs_then_clears_its_owner_record(
+        clean_broker: Mosquitto, tmp_path: Path) -> None:
+    lib = varied_library(tmp_path / "settings").write()
+    publish_retained(clean_broker, FOREIGN)
+    args = ("--settings-dir", str(lib.root))
+    service = subprocess.Popen(
+        [sys.executable, "-m", "spotify_to_plex_mqtt", *args, "--no-http", "--interval", "0"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=cli_env(_env(clean_broker)))
+    try:
+        _wait_for(lambda: DEFAULT.owner in retained(clean_broker)
+                  and retained(clean_broker).get(DEFAULT.status) == b"online",
+                  "the service's owner record and online")
+        before = retained(clean_broker)
+
+        refused = run_cli("purge", "--yes", *args, env=_env(clean_broker))
+
+        assert refused.returncode == 2, refused.output
+        assert "stop it first" in refused.output
+        assert retained(clean_broker) == before
+    finally:
+        service.terminate()
+        _, err = service.communicate(timeout=30)
+    assert service.returncode == 0, err
+
+    purged = run_cli("purge", "--yes", *args, env=_env(clean_broker))
+
+    assert purged.returncode == 0, purged.output
+    assert retained(clean_broker) == FOREIGN  # the owner record and `offline` went too

@@ -22,6 +22,7 @@ from .discovery import Topics
 from .entities import resolve
 from .ledger import ledger_topics
 from .mqtt import BrokerError, BrokerSession
+from .presence import OwnerRecord, PrefixTaken, Presence
 from .source import LibrarySource
 from .sync import expected_topics
 
@@ -40,13 +41,15 @@ def owned_by(topics: Topics) -> Callable[[str, bytes], bool]:
     def owned(topic: str, payload: bytes) -> bool:
         if topic == topics.status:
             return payload in (b"online", b"offline")
+        if topic == topics.owner:
+            return OwnerRecord.decode(payload) is not None
         return topics.is_ours(topic, payload)
     return owned
 
 
 def kind_of(topics: Topics, topic: str) -> str:
     """A word for the listing: what this retained message is."""
-    if topic == topics.status:
+    if topic in (topics.status, topics.owner):
         return "status"
     if topic in (topics.categories_state, topics.config(topics.categories_object_id)):
         return "categories"
@@ -65,7 +68,7 @@ def known_topics(settings: Settings, topics: Topics) -> list[str]:
     """Topics that may hold ours, read by name: the library's, the ledger's, the fixed ones."""
     snapshot = LibrarySource(settings.settings_dir).read()
     slugs = [e.slug for e in resolve(snapshot.library).entities]
-    return [*expected_topics(topics, slugs), topics.status,
+    return [*expected_topics(topics, slugs), topics.status, topics.owner,
             *ledger_topics(settings.settings_dir, topics)]
 
 
@@ -125,12 +128,18 @@ async def run_purge(settings: Settings) -> int:
     expected = known_topics(settings, topics)
     try:
         async with BrokerSession(settings.mqtt, will=False) as session:
+            # A running service would publish everything again at once: it must stop first.
+            await Presence(topics, lambda _problem: None).claim(session, record=False)
             found = await find_ours(session, topics, expected)
             for line in listing(topics, found):
                 print(line)
             if not found or not (settings.yes or confirm(len(found))):
                 return 0
             removed, left = await _remove_all(session, topics, found)
+    except PrefixTaken as exc:
+        log.error("%s Purge removes what it would publish again at once: stop it first.",
+                  exc)
+        return 2
     except BrokerError as exc:
         log.error("%s", exc)
         return 1
