@@ -20,9 +20,9 @@ from typing import IO, Any
 import paho.mqtt.client as mqtt
 
 from mosquitto import Mosquitto, connected_client
-from spotify_to_plex_mqtt.broker_url import parse_broker_url
-from spotify_to_plex_mqtt.config import MqttSettings
 from spotify_to_plex_mqtt.secret import Secret
+from spotify_to_plex_mqtt.settings.broker_url import parse_broker_url
+from spotify_to_plex_mqtt.settings.config import MqttSettings
 
 from . import REPO, SRC
 from .plex_server import MACHINE_ID, TOKEN

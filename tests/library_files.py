@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mosquitto import Mosquitto, collect, connected_client
-from spotify_to_plex_mqtt.library import (
+from spotify_to_plex_mqtt.core.library import (
     PLAYLISTS,
     SAVED_ITEMS,
     TRACK_LINKS,

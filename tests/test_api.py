@@ -18,11 +18,11 @@ import openapi_spec_validator
 import pytest
 from aiohttp import test_utils, web
 
-from spotify_to_plex_mqtt.api import ControlPlane, build_app
-from spotify_to_plex_mqtt.config import ConfigError, Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.entities import Entity, MediaType
-from spotify_to_plex_mqtt.events import (
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.entities import Entity, MediaType
+from spotify_to_plex_mqtt.core.reconcile import Plan
+from spotify_to_plex_mqtt.core.result import SyncResult
+from spotify_to_plex_mqtt.engine.events import (
     Connected,
     EventBus,
     FileError,
@@ -32,14 +32,16 @@ from spotify_to_plex_mqtt.events import (
     SyncFinished,
     SyncStarted,
 )
-from spotify_to_plex_mqtt.httpserver import HttpServer, HttpServerError, check_http_exposure
-from spotify_to_plex_mqtt.metrics import Metrics
-from spotify_to_plex_mqtt.reconcile import Plan
-from spotify_to_plex_mqtt.scheduler import Scheduler
+from spotify_to_plex_mqtt.engine.scheduler import Scheduler
+from spotify_to_plex_mqtt.http.api import ControlPlane, build_app
+from spotify_to_plex_mqtt.http.metrics import Metrics
+from spotify_to_plex_mqtt.http.page import PAGE_DATA_ROUTES
+from spotify_to_plex_mqtt.http.server import HttpServer, HttpServerError
 from spotify_to_plex_mqtt.secret import MASK
-from spotify_to_plex_mqtt.service import Service
-from spotify_to_plex_mqtt.sync import SyncResult
-from spotify_to_plex_mqtt.webpage import PAGE_DATA_ROUTES
+from spotify_to_plex_mqtt.service.service import Service
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
+from spotify_to_plex_mqtt.settings.exposure import check_http_exposure
+from spotify_to_plex_mqtt.settings.values import ConfigError
 
 TOKEN = "t0ken-that-must-never-leak"
 PASSWORD = "hunter2-broker-password"
@@ -576,7 +578,7 @@ def test_service_is_a_control_plane(tmp_path: Path) -> None:
 
 
 def test_event_kinds_in_spec_cover_all_events() -> None:
-    from spotify_to_plex_mqtt.events import _KINDS
-    from spotify_to_plex_mqtt.openapi import SCHEMAS
+    from spotify_to_plex_mqtt.engine.events import _KINDS
+    from spotify_to_plex_mqtt.http.openapi import SCHEMAS
 
     assert set(SCHEMAS["Event"]["properties"]["event"]["enum"]) == set(_KINDS.values())

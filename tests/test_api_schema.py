@@ -40,10 +40,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from spotify_to_plex_mqtt.config import Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.entities import Entity
-from spotify_to_plex_mqtt.events import (
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.entities import Entity
+from spotify_to_plex_mqtt.core.reconcile import Plan
+from spotify_to_plex_mqtt.core.result import SyncResult
+from spotify_to_plex_mqtt.engine.events import (
     Connected,
     EventBus,
     FileError,
@@ -53,12 +54,11 @@ from spotify_to_plex_mqtt.events import (
     SyncFinished,
     SyncStarted,
 )
-from spotify_to_plex_mqtt.httpserver import HttpServer
-from spotify_to_plex_mqtt.metrics import Metrics
-from spotify_to_plex_mqtt.openapi import openapi_spec
-from spotify_to_plex_mqtt.reconcile import Plan
-from spotify_to_plex_mqtt.scheduler import Batch
-from spotify_to_plex_mqtt.sync import SyncResult
+from spotify_to_plex_mqtt.engine.scheduler import Batch
+from spotify_to_plex_mqtt.http.metrics import Metrics
+from spotify_to_plex_mqtt.http.openapi import openapi_spec
+from spotify_to_plex_mqtt.http.server import HttpServer
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
 TOKEN = "schemathesis-t0ken-for-the-api"
 MAX_EXAMPLES = 50

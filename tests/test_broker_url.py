@@ -9,13 +9,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from spotify_to_plex_mqtt.broker_url import (
+from spotify_to_plex_mqtt.secret import Secret
+from spotify_to_plex_mqtt.settings.broker_url import (
     CREDENTIALS_HINT,
     BrokerUrl,
     BrokerUrlError,
     parse_broker_url,
 )
-from spotify_to_plex_mqtt.secret import Secret
 
 PASSWORD = "Pw-9f3k!zz"  # noqa: S105 - a distinctive test value
 

@@ -10,9 +10,10 @@ import pytest
 
 from mosquitto import _make_certificates
 from spotify_to_plex_mqtt.cli import main
-from spotify_to_plex_mqtt.config import ConfigError, Settings, load_settings
-from spotify_to_plex_mqtt.flags import build_parser
 from spotify_to_plex_mqtt.secret import MASK
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
+from spotify_to_plex_mqtt.settings.flags import build_parser
+from spotify_to_plex_mqtt.settings.values import ConfigError
 
 PASSWORD = "Pw-9f3k!zz"  # noqa: S105 - a distinctive test value
 URL = "mqtt://broker.local:1883"

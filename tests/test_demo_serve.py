@@ -15,11 +15,11 @@ import urllib.request
 from pathlib import Path
 
 from library_files import cli_env
-from spotify_to_plex_mqtt.broker_url import BrokerUrl
-from spotify_to_plex_mqtt.config import MqttSettings
-from spotify_to_plex_mqtt.demo import free_port
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.mqtt import BrokerSession
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.modes.demo import free_port
+from spotify_to_plex_mqtt.mqtt.session import BrokerSession
+from spotify_to_plex_mqtt.settings.broker_url import BrokerUrl
+from spotify_to_plex_mqtt.settings.config import MqttSettings
 
 DEFAULT = Topics()
 

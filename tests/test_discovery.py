@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from spotify_to_plex_mqtt import __version__
-from spotify_to_plex_mqtt.discovery import (
+from spotify_to_plex_mqtt.core.discovery import (
     STATE_LIMIT,
     Topics,
     categories_state,
@@ -17,8 +17,8 @@ from spotify_to_plex_mqtt.discovery import (
     fit_state,
     render,
 )
-from spotify_to_plex_mqtt.entities import Entity, resolve
-from spotify_to_plex_mqtt.library import Library, SavedItem
+from spotify_to_plex_mqtt.core.entities import Entity, resolve
+from spotify_to_plex_mqtt.core.library import Library, SavedItem
 
 ITEM_STATE_KEYS = {"id", "name", "category", "category_id", "type", "media_content_id",
                    "media_content_type", "plex_key", "plex_path", "plex_uri", "thumb", "icon"}

@@ -16,14 +16,14 @@ import pytest
 
 from library_files import CliResult, SettingsDir, run_cli, varied_library, watch
 from mosquitto import Mosquitto, publish_retained, retained
-from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.bridge import bridge_configs
-from spotify_to_plex_mqtt.config import load_settings
-from spotify_to_plex_mqtt.discovery import Topics, render
-from spotify_to_plex_mqtt.entities import Entity, resolve
-from spotify_to_plex_mqtt.library import LEDGER
-from spotify_to_plex_mqtt.report import MANIFEST
-from spotify_to_plex_mqtt.source import LibrarySource
+from spotify_to_plex_mqtt.core.bridge import bridge_configs
+from spotify_to_plex_mqtt.core.discovery import Topics, render
+from spotify_to_plex_mqtt.core.entities import Entity, resolve
+from spotify_to_plex_mqtt.core.library import LEDGER
+from spotify_to_plex_mqtt.inputs.source import LibrarySource
+from spotify_to_plex_mqtt.modes.oneshot import one_shot
+from spotify_to_plex_mqtt.modes.report import MANIFEST
+from spotify_to_plex_mqtt.settings.config import load_settings
 
 DEFAULT = Topics()
 PASSWORD = "Dry-Run-Pw-9c41e07b"  # distinctive: must appear nowhere

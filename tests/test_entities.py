@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spotify_to_plex_mqtt.entities import Entity, Resolution, assign_slugs, resolve
-from spotify_to_plex_mqtt.library import Library, SavedItem, parse_saved_items
+from spotify_to_plex_mqtt.core.entities import Entity, Resolution, assign_slugs, resolve
+from spotify_to_plex_mqtt.core.library import Library, SavedItem, parse_saved_items
 
 SLUG = re.compile(r"^[a-z0-9_]+$")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from spotify_to_plex_mqtt.bridge import bridge_configs
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.ledger import ledger_topics
-from spotify_to_plex_mqtt.sync import expected_topics
+from spotify_to_plex_mqtt.core.bridge import bridge_configs
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.plan import expected_topics
+from spotify_to_plex_mqtt.inputs.ledger import ledger_topics
 
 TOPICS = Topics("spotify-to-plex", "homeassistant")
 

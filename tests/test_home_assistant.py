@@ -43,7 +43,7 @@ from home_assistant import (
 from library_files import SettingsDir, run_cli
 from mosquitto import Mosquitto, MosquittoError
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt.entities import Entity, resolve
+from spotify_to_plex_mqtt.core.entities import Entity, resolve
 
 pytestmark = pytest.mark.broker
 

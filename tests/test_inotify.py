@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from spotify_to_plex_mqtt import inotify
-from spotify_to_plex_mqtt.watch import DirectoryWatcher
+from spotify_to_plex_mqtt.inputs import inotify
+from spotify_to_plex_mqtt.inputs.watch import DirectoryWatcher
 
 
 async def _names_after(directory: Path, action: str) -> set[str]:

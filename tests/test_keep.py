@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spotify_to_plex_mqtt.jsonfile import FileProblem, parse_strict, read_json_file
-from spotify_to_plex_mqtt.keep import merge_items, merge_mapping
-from spotify_to_plex_mqtt.library import (
+from spotify_to_plex_mqtt.core.keep import merge_items, merge_mapping
+from spotify_to_plex_mqtt.core.library import (
     PLAYLISTS,
     SAVED_ITEMS,
     TRACK_LINKS,
@@ -23,7 +22,9 @@ from spotify_to_plex_mqtt.library import (
     parse_saved_items,
     parse_track_links,
 )
-from spotify_to_plex_mqtt.source import LibrarySource
+from spotify_to_plex_mqtt.core.problems import FileProblem
+from spotify_to_plex_mqtt.inputs.source import LibrarySource
+from spotify_to_plex_mqtt.settings.jsonfile import parse_strict, read_json_file
 
 
 def item(ident: str, title: object = "T", label: str = "Jazz") -> dict[str, Any]:
@@ -199,7 +200,7 @@ def test_a_socket_is_refused(tmp_path: Path) -> None:
 
 
 def test_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from spotify_to_plex_mqtt import jsonfile
+    from spotify_to_plex_mqtt.settings import jsonfile
 
     (tmp_path / PLAYLISTS).write_text(json.dumps({"data": []}) + " " * 2048)
     monkeypatch.setattr(jsonfile, "MAX_BYTES", 1024)

@@ -8,21 +8,19 @@ from typing import Any
 
 import pytest
 
-from spotify_to_plex_mqtt.library import (
+from spotify_to_plex_mqtt.core.library import (
     PLAYLISTS,
     SAVED_ITEMS,
     SAVED_ITEMS_OLD,
     TRACK_LINKS,
-    FileProblem,
     SavedItem,
-    load_file,
     parse_playlists,
     parse_saved_items,
     parse_track_links,
     plex_key,
-    read_json,
-    saved_items_path,
 )
+from spotify_to_plex_mqtt.core.problems import FileProblem
+from spotify_to_plex_mqtt.inputs.library_files import load_file, read_json, saved_items_path
 
 
 def write(directory: Path, name: str, data: Any) -> Path:
@@ -144,7 +142,7 @@ def test_read_json_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyP
         raise PermissionError(13, "Permission denied", str(path))
 
     # Root reads any file: the refusal is made by the open the reader does.
-    monkeypatch.setattr("spotify_to_plex_mqtt.jsonfile.os.open", deny)
+    monkeypatch.setattr("spotify_to_plex_mqtt.settings.jsonfile.os.open", deny)
     assert "permission denied" in _problem(path).reason
 
 
@@ -154,7 +152,7 @@ def test_read_json_other_os_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     def broken(*_args: object) -> int:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr("spotify_to_plex_mqtt.jsonfile.os.open", broken)
+    monkeypatch.setattr("spotify_to_plex_mqtt.settings.jsonfile.os.open", broken)
     assert "Input/output error" in _problem(path).reason
 
 

@@ -15,15 +15,16 @@ import pytest
 from library_files import SettingsDir, big_library, run_cli
 from mosquitto import Mosquitto
 from spotify_to_plex_mqtt.cli import setup_logging
-from spotify_to_plex_mqtt.config import ConfigError, load_settings
-from spotify_to_plex_mqtt.entities import Skipped
-from spotify_to_plex_mqtt.inputlog import (
+from spotify_to_plex_mqtt.core.entities import Skipped
+from spotify_to_plex_mqtt.core.input_report import (
     InputReport,
     malformed_by_file,
     malformed_lines,
     skipped_by_reason,
 )
-from spotify_to_plex_mqtt.library import parse_saved_items
+from spotify_to_plex_mqtt.core.library import parse_saved_items
+from spotify_to_plex_mqtt.settings.config import load_settings
+from spotify_to_plex_mqtt.settings.values import ConfigError
 
 URL = "mqtt://127.0.0.1:1883"
 PAHO = logging.getLogger("spotify_to_plex_mqtt.paho")

@@ -6,8 +6,10 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from spotify_to_plex_mqtt.entities import Entity
-from spotify_to_plex_mqtt.events import (
+from spotify_to_plex_mqtt.core.entities import Entity
+from spotify_to_plex_mqtt.core.reconcile import Plan
+from spotify_to_plex_mqtt.core.result import SyncResult
+from spotify_to_plex_mqtt.engine.events import (
     Connected,
     Disconnected,
     EntityChanged,
@@ -18,9 +20,7 @@ from spotify_to_plex_mqtt.events import (
     SyncFinished,
     SyncStarted,
 )
-from spotify_to_plex_mqtt.metrics import Metrics
-from spotify_to_plex_mqtt.reconcile import Plan
-from spotify_to_plex_mqtt.sync import SyncResult
+from spotify_to_plex_mqtt.http.metrics import Metrics
 
 NAMES = (
     "spotify_to_plex_sync_duration_seconds",

@@ -13,14 +13,15 @@ import pytest
 from library_files import SettingsDir, varied_library
 from mosquitto import Mosquitto, retained
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt.config import load_settings
-from spotify_to_plex_mqtt.discovery import UNCHANGED, Topics
-from spotify_to_plex_mqtt.mirror import STALE, Mirror
-from spotify_to_plex_mqtt.mqtt import BrokerSession
-from spotify_to_plex_mqtt.plexlink import PlexLink
-from spotify_to_plex_mqtt.retained import Retained
-from spotify_to_plex_mqtt.source import LibrarySource
-from spotify_to_plex_mqtt.sync import SyncResult, run_sync
+from spotify_to_plex_mqtt.core.discovery import UNCHANGED, Topics
+from spotify_to_plex_mqtt.core.mirror import STALE, Mirror
+from spotify_to_plex_mqtt.core.result import SyncResult
+from spotify_to_plex_mqtt.engine.sync import run_sync
+from spotify_to_plex_mqtt.inputs.source import LibrarySource
+from spotify_to_plex_mqtt.mqtt.retained import Retained
+from spotify_to_plex_mqtt.mqtt.session import BrokerSession
+from spotify_to_plex_mqtt.plex.enricher import PlexLink
+from spotify_to_plex_mqtt.settings.config import load_settings
 
 TOPICS = Topics()
 

@@ -34,17 +34,19 @@ from library_files import (
     watch,
 )
 from mosquitto import Mosquitto, publish_retained, retained
-from spotify_to_plex_mqtt import mqtt as mqtt_module
-from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.bridge import bridge_configs
-from spotify_to_plex_mqtt.config import Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics, render
-from spotify_to_plex_mqtt.entities import Entity, resolve
-from spotify_to_plex_mqtt.ledger import LedgerEntry, read_ledger
-from spotify_to_plex_mqtt.library import LEDGER
-from spotify_to_plex_mqtt.mqtt import BrokerSession
-from spotify_to_plex_mqtt.source import LibrarySource
-from spotify_to_plex_mqtt.sync import SyncResult, run_sync
+from spotify_to_plex_mqtt.core.bridge import bridge_configs
+from spotify_to_plex_mqtt.core.discovery import Topics, render
+from spotify_to_plex_mqtt.core.entities import Entity, resolve
+from spotify_to_plex_mqtt.core.library import LEDGER
+from spotify_to_plex_mqtt.core.result import SyncResult
+from spotify_to_plex_mqtt.engine.sync import run_sync
+from spotify_to_plex_mqtt.inputs.ledger import LedgerEntry, read_ledger
+from spotify_to_plex_mqtt.inputs.source import LibrarySource
+from spotify_to_plex_mqtt.modes.oneshot import one_shot
+from spotify_to_plex_mqtt.mqtt import _paho as paho_hooks
+from spotify_to_plex_mqtt.mqtt import session as mqtt_module
+from spotify_to_plex_mqtt.mqtt.session import BrokerSession
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
 pytestmark = pytest.mark.broker
 
@@ -586,7 +588,7 @@ async def test_the_session_sends_small_publishes_without_waiting_for_tcp_acks(
     # Nagle's algorithm would hold each PUBLISH after the first until the broker's delayed
     # ACK (~40 ms on Linux): a relabel's three publishes took ~44 ms instead of ~1 ms.
     async with BrokerSession(settings_for(clean_broker, library).mqtt) as session:
-        paho = session.client._client  # aiomqtt does not expose the socket
+        paho = paho_hooks.paho_of(session.client)  # aiomqtt does not expose the socket
         sock = paho.socket()
         assert isinstance(sock, socket.socket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
@@ -598,7 +600,7 @@ async def test_keepalive_pings_go_out_although_paho_is_looked_after_less_often(
     # The override of aiomqtt's `_misc_loop` only takes effect while aiomqtt has that method.
     assert "_misc_loop" in vars(aiomqtt.Client)
     monkeypatch.setattr(mqtt_module, "KEEPALIVE", 1)
-    monkeypatch.setattr(mqtt_module, "MISC_INTERVAL", 0.2)
+    monkeypatch.setattr(paho_hooks, "MISC_INTERVAL", 0.2)
     async with BrokerSession(settings_for(clean_broker, library).mqtt) as session:
         wanted = f"Received PINGREQ from {session.client.identifier}"
         deadline = asyncio.get_running_loop().time() + 10.0

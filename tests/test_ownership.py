@@ -7,12 +7,12 @@ import logging
 
 import pytest
 
-from spotify_to_plex_mqtt.acceptor import ErrorReport, connection_limit
-from spotify_to_plex_mqtt.bridge import bridge_configs
-from spotify_to_plex_mqtt.discovery import Topics, node_id_for, render
-from spotify_to_plex_mqtt.entities import Entity
-from spotify_to_plex_mqtt.presence import OwnerRecord, taken_message
-from spotify_to_plex_mqtt.refusals import Refused, acl_root, describe
+from spotify_to_plex_mqtt.core.bridge import bridge_configs
+from spotify_to_plex_mqtt.core.discovery import Topics, node_id_for, render
+from spotify_to_plex_mqtt.core.entities import Entity
+from spotify_to_plex_mqtt.http.acceptor import ErrorReport, connection_limit
+from spotify_to_plex_mqtt.mqtt.presence import OwnerRecord, taken_message
+from spotify_to_plex_mqtt.mqtt.refusals import Refused, acl_root, describe
 
 
 def _entity(ident: str) -> Entity:

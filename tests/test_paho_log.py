@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from spotify_to_plex_mqtt.mqtt import PAHO_LOG
+from spotify_to_plex_mqtt.mqtt.session import PAHO_LOG
 
 
 def _late_unsuback() -> None:

@@ -16,17 +16,12 @@ from typing import Literal
 import pytest
 
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt.artwork import ArtworkCache
-from spotify_to_plex_mqtt.entities import Entity, Resolution
-from spotify_to_plex_mqtt.plex import PlexClient
-from spotify_to_plex_mqtt.plex_settings import (
-    PlexAuthError,
-    PlexConfigError,
-    PlexSettings,
-    PlexUnavailable,
-    load_plex_settings,
-)
-from spotify_to_plex_mqtt.plexlink import PlexLink
+from spotify_to_plex_mqtt.core.entities import Entity, Resolution
+from spotify_to_plex_mqtt.plex.artwork import ArtworkCache
+from spotify_to_plex_mqtt.plex.client import PlexClient
+from spotify_to_plex_mqtt.plex.enricher import PlexLink
+from spotify_to_plex_mqtt.plex.errors import PlexAuthError, PlexConfigError, PlexUnavailable
+from spotify_to_plex_mqtt.plex.settings import PlexSettings, load_plex_settings
 from spotify_to_plex_mqtt.secret import Secret
 
 TOKEN = "tok-3f9a1c77e2"

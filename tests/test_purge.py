@@ -21,11 +21,12 @@ import pytest
 
 from library_files import big_library, cli_env, run_cli, varied_library
 from mosquitto import Mosquitto, publish_retained, retained
-from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.config import ConfigError, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.library import LEDGER, PLAYLISTS, SAVED_ITEMS, TRACK_LINKS
-from spotify_to_plex_mqtt.purge import confirm, kind_of, listing, run_purge
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.library import LEDGER, PLAYLISTS, SAVED_ITEMS, TRACK_LINKS
+from spotify_to_plex_mqtt.modes.oneshot import one_shot
+from spotify_to_plex_mqtt.modes.purge import confirm, kind_of, listing, run_purge
+from spotify_to_plex_mqtt.settings.config import load_settings
+from spotify_to_plex_mqtt.settings.values import ConfigError
 from test_oneshot import OTHERS, _original_service_leftovers, config
 
 DEFAULT = Topics()

@@ -7,12 +7,12 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spotify_to_plex_mqtt.discovery import Topics, render
-from spotify_to_plex_mqtt.entities import resolve
-from spotify_to_plex_mqtt.library import FileKind, Library, SavedItem
-from spotify_to_plex_mqtt.reconcile import Plan, apply_plan, reconcile
-from spotify_to_plex_mqtt.source import FileState, Snapshot
-from spotify_to_plex_mqtt.sync import desired_state, plan_sync
+from spotify_to_plex_mqtt.core.discovery import Topics, render
+from spotify_to_plex_mqtt.core.entities import resolve
+from spotify_to_plex_mqtt.core.library import FileKind, Library, SavedItem
+from spotify_to_plex_mqtt.core.plan import desired_state, plan_sync
+from spotify_to_plex_mqtt.core.reconcile import Plan, apply_plan, reconcile
+from spotify_to_plex_mqtt.core.snapshot import FileState, Snapshot
 
 S1, S2, S3 = "p/items/a", "p/items/b", "p/items/c"
 C1, C2, C3 = "h/sensor/p_item_a/config", "h/sensor/p_item_b/config", "h/sensor/p_item_c/config"

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from spotify_to_plex_mqtt.config import Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics, render
-from spotify_to_plex_mqtt.entities import Skipped, resolve
-from spotify_to_plex_mqtt.files import write_json_atomic
-from spotify_to_plex_mqtt.ledger import LedgerEntry, read_ledger, write_ledger
-from spotify_to_plex_mqtt.library import LEDGER, Library, SavedItem
-from spotify_to_plex_mqtt.reconcile import Plan, reconcile
-from spotify_to_plex_mqtt.report import MANIFEST, entity_table, summary, write_manifest
+from spotify_to_plex_mqtt.core.discovery import Topics, render
+from spotify_to_plex_mqtt.core.entities import Skipped, resolve
+from spotify_to_plex_mqtt.core.library import LEDGER, Library, SavedItem
+from spotify_to_plex_mqtt.core.reconcile import Plan, reconcile
+from spotify_to_plex_mqtt.core.result import SyncResult
+from spotify_to_plex_mqtt.inputs.atomic import write_json_atomic
+from spotify_to_plex_mqtt.inputs.ledger import LedgerEntry, read_ledger, write_ledger
+from spotify_to_plex_mqtt.modes.report import MANIFEST, entity_table, summary, write_manifest
 from spotify_to_plex_mqtt.secret import MASK
-from spotify_to_plex_mqtt.sync import SyncResult
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
 PASSWORD = "Pw-9f3k!zz"  # noqa: S105 - a distinctive test value
 

@@ -8,8 +8,8 @@ from typing import Any, cast
 import aiomqtt
 from paho.mqtt.client import topic_matches_sub
 
-from spotify_to_plex_mqtt import retained
-from spotify_to_plex_mqtt.retained import Tap, read_retained
+from spotify_to_plex_mqtt.mqtt import retained
+from spotify_to_plex_mqtt.mqtt.retained import Tap, read_retained
 
 
 class DroppingBroker:

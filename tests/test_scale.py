@@ -36,13 +36,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from library_files import SettingsDir, big_library
 from mosquitto import Mosquitto, connected_client
-from spotify_to_plex_mqtt import app
-from spotify_to_plex_mqtt.bridge import bridge_configs
-from spotify_to_plex_mqtt.config import Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics, render
-from spotify_to_plex_mqtt.entities import Entity, resolve
-from spotify_to_plex_mqtt.library import LEDGER
-from spotify_to_plex_mqtt.sync import SyncResult, run_sync
+from spotify_to_plex_mqtt.core.bridge import bridge_configs
+from spotify_to_plex_mqtt.core.discovery import Topics, render
+from spotify_to_plex_mqtt.core.entities import Entity, resolve
+from spotify_to_plex_mqtt.core.library import LEDGER
+from spotify_to_plex_mqtt.core.result import SyncResult
+from spotify_to_plex_mqtt.engine.sync import run_sync
+from spotify_to_plex_mqtt.modes import oneshot as app
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
 pytestmark = pytest.mark.broker
 
@@ -155,7 +156,7 @@ def sync_results(monkeypatch: pytest.MonkeyPatch) -> list[SyncResult]:
         results.append(result)
         return result
 
-    monkeypatch.setattr("spotify_to_plex_mqtt.app.run_sync", recording)
+    monkeypatch.setattr("spotify_to_plex_mqtt.modes.oneshot.run_sync", recording)
     return results
 
 

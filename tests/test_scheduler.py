@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from spotify_to_plex_mqtt.scheduler import Batch, Scheduler
+from spotify_to_plex_mqtt.engine.scheduler import Batch, Scheduler
 
 T = TypeVar("T")
 

@@ -30,11 +30,11 @@ import watchfiles
 
 from mosquitto import Mosquitto, collect, connected_client, publish_retained, retained
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt import inotify
-from spotify_to_plex_mqtt.config import Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.entities import item_slug
-from spotify_to_plex_mqtt.events import (
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.entities import item_slug
+from spotify_to_plex_mqtt.core.library import LEDGER, PLAYLISTS, SAVED_ITEMS, TRACK_LINKS
+from spotify_to_plex_mqtt.core.plan import plan_sync
+from spotify_to_plex_mqtt.engine.events import (
     Connected,
     Disconnected,
     Event,
@@ -45,10 +45,10 @@ from spotify_to_plex_mqtt.events import (
     SyncFinished,
     SyncStarted,
 )
-from spotify_to_plex_mqtt.library import LEDGER, PLAYLISTS, SAVED_ITEMS, TRACK_LINKS
-from spotify_to_plex_mqtt.service import Service
-from spotify_to_plex_mqtt.source import LibrarySource
-from spotify_to_plex_mqtt.sync import plan_sync
+from spotify_to_plex_mqtt.inputs import inotify
+from spotify_to_plex_mqtt.inputs.source import LibrarySource
+from spotify_to_plex_mqtt.service.service import Service
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
 pytestmark = pytest.mark.broker
 
@@ -728,7 +728,7 @@ async def test_a_failing_os_watcher_does_not_freeze_the_service(
         raise OSError(errno.ENOSPC, "inotify_add_watch: No space left on device")
 
     monkeypatch.setattr(inotify.DirectoryEvents, "__enter__", failing_enter)
-    caplog.set_level(logging.ERROR, logger="spotify_to_plex_mqtt.watch")  # one line per try
+    caplog.set_level(logging.ERROR, logger="spotify_to_plex_mqtt.inputs.watch")  # one line per try
     write_library(tmp_path, {"jazz1": "Jazz"})
     started = time.monotonic()
     h = start_service(service_settings(mosquitto, tmp_path))

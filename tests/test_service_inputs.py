@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.config import HttpSettings, Settings
-from spotify_to_plex_mqtt.demo import free_port
-from spotify_to_plex_mqtt.library import SAVED_ITEMS
+from spotify_to_plex_mqtt.core.library import SAVED_ITEMS
+from spotify_to_plex_mqtt.modes.demo import free_port
+from spotify_to_plex_mqtt.settings.config import HttpSettings, Settings
 from test_service import (
     DEBOUNCE,
     Harness,

@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from spotify_to_plex_mqtt import library as library_module
-from spotify_to_plex_mqtt import source as source_module
-from spotify_to_plex_mqtt.library import (
+from spotify_to_plex_mqtt.core.library import (
     PLAYLISTS,
     SAVED_ITEMS,
     SAVED_ITEMS_OLD,
@@ -21,7 +19,10 @@ from spotify_to_plex_mqtt.library import (
     FileKind,
     Loaded,
 )
-from spotify_to_plex_mqtt.source import LibrarySource, Snapshot
+from spotify_to_plex_mqtt.core.snapshot import Snapshot
+from spotify_to_plex_mqtt.inputs import library_files as library_module
+from spotify_to_plex_mqtt.inputs import source as source_module
+from spotify_to_plex_mqtt.inputs.source import LibrarySource
 
 
 def write(directory: Path, name: str, data: Any) -> None:

@@ -26,7 +26,7 @@ from typing import Protocol
 import pytest
 
 from mosquitto import Mosquitto, collect, retained
-from spotify_to_plex_mqtt.library import PLAYLISTS, SAVED_ITEMS, TRACK_LINKS
+from spotify_to_plex_mqtt.core.library import PLAYLISTS, SAVED_ITEMS, TRACK_LINKS
 
 pytestmark = pytest.mark.broker
 

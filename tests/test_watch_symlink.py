@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from spotify_to_plex_mqtt import inotify, watch
-from spotify_to_plex_mqtt.watch import DirectoryWatcher
+from spotify_to_plex_mqtt.inputs import inotify, watch
+from spotify_to_plex_mqtt.inputs.watch import DirectoryWatcher
 
 
 @pytest.mark.parametrize("mode", ["inotify", "watchfiles", "poll"])

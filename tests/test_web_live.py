@@ -14,7 +14,7 @@ from playwright.async_api import Browser, expect
 from library_files import VARIED_PUBLISHED, SettingsDir
 from mosquitto import Mosquitto, connected_client
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt.library import SAVED_ITEMS
+from spotify_to_plex_mqtt.core.library import SAVED_ITEMS
 from web_support import DEBOUNCE, Running, open_page, start_service
 
 pytestmark = pytest.mark.broker

@@ -21,8 +21,8 @@ from playwright.async_api import Browser, Page, expect
 from library_files import VARIED_PUBLISHED, SettingsDir, big_library
 from mosquitto import Mosquitto
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.library import SAVED_ITEMS
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.library import SAVED_ITEMS
 from web_support import (
     NARROW,
     NOT_FOUND_THUMB,

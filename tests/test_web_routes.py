@@ -16,23 +16,23 @@ import pytest
 from aiohttp import test_utils, web
 
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt.api import build_app
-from spotify_to_plex_mqtt.artwork import ArtworkResult
-from spotify_to_plex_mqtt.artwork_proxy import ArtworkProxy, DiskCache, sniff, transcode_path
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.entities import Entity
-from spotify_to_plex_mqtt.metrics import Metrics
-from spotify_to_plex_mqtt.plexlink import PlexLink
-from spotify_to_plex_mqtt.reconcile import Plan
-from spotify_to_plex_mqtt.sync import SyncResult
-from spotify_to_plex_mqtt.webdata import (
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.entities import Entity
+from spotify_to_plex_mqtt.core.reconcile import Plan
+from spotify_to_plex_mqtt.core.result import SyncResult
+from spotify_to_plex_mqtt.http.api import build_app
+from spotify_to_plex_mqtt.http.artwork_proxy import ArtworkProxy, DiskCache, sniff, transcode_path
+from spotify_to_plex_mqtt.http.metrics import Metrics
+from spotify_to_plex_mqtt.http.page import PAGE_DATA_ROUTES
+from spotify_to_plex_mqtt.http.page_data import (
     fix_for,
     group_warnings,
     library_view,
     plex_web_url,
     skipped_view,
 )
-from spotify_to_plex_mqtt.webpage import PAGE_DATA_ROUTES
+from spotify_to_plex_mqtt.plex.artwork import ArtworkResult
+from spotify_to_plex_mqtt.plex.enricher import PlexLink
 from test_api import FakePlane, make_settings
 from web_support import png, write_plex_json
 

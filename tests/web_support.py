@@ -25,9 +25,15 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright, 
 from library_files import SettingsDir, varied_library
 from mosquitto import Mosquitto
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt.config import load_settings
-from spotify_to_plex_mqtt.events import Event, EventBus, FileError, FileRecovered, SyncFinished
-from spotify_to_plex_mqtt.service import Service
+from spotify_to_plex_mqtt.engine.events import (
+    Event,
+    EventBus,
+    FileError,
+    FileRecovered,
+    SyncFinished,
+)
+from spotify_to_plex_mqtt.service.service import Service
+from spotify_to_plex_mqtt.settings.config import load_settings
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",

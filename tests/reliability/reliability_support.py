@@ -30,22 +30,17 @@ from typing import Any
 import pytest
 
 from mosquitto import Mosquitto, retained
-from spotify_to_plex_mqtt import service as service_module
-from spotify_to_plex_mqtt.backoff import Backoff
-from spotify_to_plex_mqtt.config import Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.entities import Resolution, resolve
-from spotify_to_plex_mqtt.events import Event
-from spotify_to_plex_mqtt.library import (
-    PLAYLISTS,
-    SAVED_ITEMS,
-    TRACK_LINKS,
-    FileProblem,
-    Library,
-    load_file,
-)
-from spotify_to_plex_mqtt.service import Service
-from spotify_to_plex_mqtt.sync import desired_state
+from spotify_to_plex_mqtt.core.backoff import Backoff
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.entities import Resolution, resolve
+from spotify_to_plex_mqtt.core.library import PLAYLISTS, SAVED_ITEMS, TRACK_LINKS, Library
+from spotify_to_plex_mqtt.core.plan import desired_state
+from spotify_to_plex_mqtt.core.problems import FileProblem
+from spotify_to_plex_mqtt.engine.events import Event
+from spotify_to_plex_mqtt.inputs.library_files import load_file
+from spotify_to_plex_mqtt.service import service as service_module
+from spotify_to_plex_mqtt.service.service import Service
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
 SCALE = float(os.environ.get("RELIABILITY_SCALE", "1") or "1")
 INPUTS = (SAVED_ITEMS, PLAYLISTS, TRACK_LINKS)

@@ -31,8 +31,8 @@ from reliability_support import (
 )
 
 from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.events import SyncFinished
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.engine.events import SyncFinished
 
 pytestmark = pytest.mark.broker
 

@@ -29,9 +29,9 @@ from reliability_support import (
 )
 
 from mosquitto import Mosquitto, publish_retained, retained
-from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.config import Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.modes.oneshot import one_shot
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
 pytestmark = pytest.mark.broker
 

@@ -29,8 +29,8 @@ from reliability_support import (
 )
 
 from mosquitto import Mosquitto, collect, retained
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.library import LEDGER
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.library import LEDGER
 
 pytestmark = pytest.mark.broker
 
