@@ -33,7 +33,8 @@ from spotify_to_plex_mqtt.engine.events import (
     SyncStarted,
 )
 from spotify_to_plex_mqtt.engine.scheduler import Scheduler
-from spotify_to_plex_mqtt.http.api import ControlPlane, build_app
+from spotify_to_plex_mqtt.http.api import build_app
+from spotify_to_plex_mqtt.http.control import ControlPlane
 from spotify_to_plex_mqtt.http.metrics import Metrics
 from spotify_to_plex_mqtt.http.page import PAGE_DATA_ROUTES
 from spotify_to_plex_mqtt.http.server import HttpServer, HttpServerError

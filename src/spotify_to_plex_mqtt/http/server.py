@@ -12,7 +12,8 @@ from ..secret import Secret
 from ..settings.config import HttpSettings
 from ..settings.exposure import check_http_exposure
 from .acceptor import CappedSite
-from .api import SYNC_TIMEOUT, ControlPlane, PlexState, build_app
+from .api import SYNC_TIMEOUT, build_app
+from .control import ControlPlane, PlexState
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -40,6 +40,7 @@ from .retained import (
     Tap,
     read_retained,
 )
+from .tls import tls_context
 from .window import AckWindow, PublishFailed
 
 __all__ = ["MAX_INFLIGHT", "PAHO_LOG", "BrokerError", "BrokerRefused", "BrokerSession"]
@@ -51,25 +52,6 @@ MAX_INFLIGHT = 64
 V5_CONNACK = 4.0
 Handler = Callable[[str, bytes, bool], Awaitable[None] | None]
 T = TypeVar("T")
-
-
-def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
-    url = settings.url
-    if url is None or not url.tls:
-        return None
-    try:
-        context = ssl.create_default_context(
-            cafile=str(settings.ca_file) if settings.ca_file else None
-        )
-    except (ssl.SSLError, OSError) as exc:
-        # Checked at start (cafile.py); this is the file replaced or removed since.
-        raise BrokerError(f"MQTT_CA_FILE {str(settings.ca_file)!r} cannot be used ("
-                          f"{getattr(exc, 'reason', None) or exc.strerror}): it must hold PEM "
-                          "certificates") from None
-    if settings.tls_insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 KEEPALIVE = 30
@@ -118,7 +100,7 @@ class BrokerSession:
             will=None if not self._will else aiomqtt.Will(
                 self.status_topic, b"offline", qos=1, retain=True),
             transport=url.transport, websocket_path=url.path,
-            tls_context=_tls_context(self.settings),
+            tls_context=tls_context(self.settings),
             tls_insecure=self.settings.tls_insecure if url.tls else None,
             # Unlimited in paho: `_AckWindow` bounds the bulk, and paho's own bound costs a
             # scan of every unacknowledged message per PUBACK.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
-from ..secret import Secret
 from ..errors import Error
+from ..secret import Secret
 
 Transport = Literal["tcp", "websockets"]
 
@@ -72,11 +72,8 @@ def _credentials_broke(authority: str) -> bool:
     return True
 
 
-def parse_broker_url(raw: str) -> BrokerUrl:
-    """Parse `mqtt[s]://` or `ws[s]://` URLs with optional `user:pass@` and websocket path."""
-    text = raw.strip()
-    if not text:
-        raise BrokerUrlError("it is empty")
+def _split(text: str) -> tuple[SplitResult, int | None]:
+    """`urlsplit`, with every failure said without quoting the URL (it may hold a password)."""
     if "://" not in text:
         raise BrokerUrlError("it has no scheme")
     # An "@" after the authority: the credentials are there, but an unencoded "/", "?" or
@@ -100,6 +97,15 @@ def parse_broker_url(raw: str) -> BrokerUrl:
     if misplaced_at:
         # Never show the path: it holds the tail of the password.
         raise BrokerUrlError(CREDENTIALS_HINT)
+    return parts, port
+
+
+def parse_broker_url(raw: str) -> BrokerUrl:
+    """Parse `mqtt[s]://` or `ws[s]://` URLs with optional `user:pass@` and websocket path."""
+    text = raw.strip()
+    if not text:
+        raise BrokerUrlError("it is empty")
+    parts, port = _split(text)
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise BrokerUrlError(f"its scheme {scheme!r} is not one of mqtt, mqtts, ws, wss")

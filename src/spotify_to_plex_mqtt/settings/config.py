@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..secret import Secret
 from .broker_url import EXAMPLE as URL_EXAMPLE
 from .broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
 from .cafile import EXAMPLE as CA_EXAMPLE
 from .cafile import ca_file_problem
-from .flags import build_parser
-from ..secret import Secret
 from .exposure import check_http_exposure
+from .flags import build_parser
 from .values import TRUE_WORDS, ConfigError, env_bool, env_number
 
 Command = Literal["run", "demo", "purge"]
