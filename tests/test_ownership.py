@@ -104,3 +104,25 @@ def test_accept_errors_are_reported_once_a_minute_with_a_count(
 def test_the_connection_cap_leaves_descriptors_for_the_rest() -> None:
     assert 8 <= connection_limit() <= 256
     assert connection_limit(10) <= 10
+
+
+def test_a_rivals_record_replayed_on_subscribe_still_decides_who_yields() -> None:
+    # Two started at once: the rival wrote its record after our scan but before our
+    # subscription, so it reaches us as a retained message. It must count (else both stay);
+    # only the record the scan found and took over (a silent instance) is ignored.
+    from typing import Any, cast
+
+    from spotify_to_plex_mqtt.presence import Presence
+
+    topics = Topics()
+    taken: list[str] = []
+    presence = Presence(topics, lambda _problem: None, taken.append)
+    presence._session = cast(Any, object())  # held: the claim has begun
+    rival = OwnerRecord("0" * 12, "elsewhere", 1, 0.0)  # a lower id than any of ours
+    presence._scanned = None
+    presence._on_owner(topics.owner, rival.encode(), True)
+    assert len(taken) == 1
+    assert "instance 000000000000" in taken[0]
+    presence._scanned = rival.instance  # the one the scan found silent and took over
+    presence._on_owner(topics.owner, rival.encode(), True)
+    assert len(taken) == 1

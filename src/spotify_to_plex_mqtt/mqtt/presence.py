@@ -87,6 +87,7 @@ class Presence:
         self._on_problem = on_problem
         self._on_taken = on_taken
         self._session: BrokerSession | None = None
+        self._scanned: str | None = None  # the owner record's instance when we claimed
         self._alive: asyncio.Queue[bytes] = asyncio.Queue()
         self._repair: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -117,11 +118,13 @@ class Presence:
                      self.topics.topic_prefix)
         if not record:
             return
+        # Set before subscribing: a rival's record can arrive while our own is in flight.
+        self._session = session
+        self._scanned = other.instance if other is not None else None
         await session.subscribe(owner, self._on_owner)
         await session.publish_one(owner, self.me.encode())
         await session.subscribe(self.ping_topic, self._on_ping)
         await session.subscribe(status, self._on_status)
-        self._session = session
 
     async def go_online(self, session: BrokerSession) -> None:
         """Publish `online`; a refusal (ACL) is reported and the service carries on."""
@@ -156,8 +159,10 @@ class Presence:
         same moment (both found it free). The lower instance id keeps it."""
         other = OwnerRecord.decode(payload)
         session = self._session
-        if retained or other is None or other.instance == self.me.instance or session is None:
+        if other is None or other.instance == self.me.instance or session is None:
             return
+        if retained and other.instance == self._scanned:
+            return  # the record the scan found and took over: its writer did not answer
         if other.instance < self.me.instance:
             if self._on_taken is not None:
                 self._on_taken(taken_message(self.topics, other))
