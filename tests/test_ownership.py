@@ -112,7 +112,7 @@ def test_a_rivals_record_replayed_on_subscribe_still_decides_who_yields() -> Non
     # only the record the scan found and took over (a silent instance) is ignored.
     from typing import Any, cast
 
-    from spotify_to_plex_mqtt.presence import Presence
+    from spotify_to_plex_mqtt.mqtt.presence import Presence
 
     topics = Topics()
     taken: list[str] = []
