@@ -821,6 +821,37 @@ async def test_sigterm_during_a_held_sync_exits_0_after_the_grace(
     assert "Traceback" not in output
 
 
+async def test_a_second_signal_abandons_the_held_sync_and_still_publishes_offline(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    directory = tmp_path / "settings"
+    write_library(directory, {"jazz1": "Jazz"})
+    prefix, discovery = unique_prefixes()
+    log = tmp_path / "service.log"
+    async with PlexStandIn(playlists={"1001": "/thumb/1001"}) as plex:
+        write_file(directory / "plex.json", json.dumps(
+            {"uri": plex.url, "token": plex.token, "id": plex.machine_id}).encode())
+        plex.hang()
+        with service_process(mosquitto, directory, prefix, discovery, log) as process:
+            await asyncio.to_thread(wait_for_retained, mosquitto, f"{prefix}/status", b"online")
+            await _until(lambda: bool(plex.log), "the sync to ask Plex")
+
+            sent = time.monotonic()
+            # Two different signals: two of the same may merge into one while pending.
+            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGINT)
+            code = await asyncio.to_thread(process.wait, GRACE + 10.0)
+            took = time.monotonic() - sent
+
+    output = log.read_text(errors="replace")
+    assert code == 1, output
+    assert took < 2.5, f"exited {took:.1f} s after the second signal (grace {GRACE} s)"
+    assert retained(mosquitto, [f"{prefix}/status"]) == {f"{prefix}/status": b"offline"}
+    assert "stopping at once" in output
+    # An orderly end (not `os._exit`, whose offline would be the broker's Last Will).
+    assert "stopped (SIGTERM)" in output or "stopped (SIGINT)" in output, output
+    assert "Traceback" not in output
+
+
 async def _until(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
     """For state outside the service's event bus (the Plex stand-in's request log)."""
     loop = asyncio.get_running_loop()

@@ -39,6 +39,7 @@ from spotify_to_plex_mqtt.core.problems import FileProblem
 from spotify_to_plex_mqtt.engine.events import Event
 from spotify_to_plex_mqtt.inputs.library_files import load_file
 from spotify_to_plex_mqtt.service import service as service_module
+from spotify_to_plex_mqtt.service import sync_loop as sync_loop_module
 from spotify_to_plex_mqtt.service.service import Service
 from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
@@ -298,6 +299,7 @@ def fast_reconnect(monkeypatch: pytest.MonkeyPatch, factor: float = 20.0) -> Non
         return Backoff(base=base / factor, cap=cap / factor, attempt=attempt)
 
     monkeypatch.setattr(service_module, "Backoff", scaled_backoff)
+    monkeypatch.setattr(sync_loop_module, "Backoff", scaled_backoff)
     monkeypatch.setattr(service_module, "STABLE_AFTER", 1.0)
 
 

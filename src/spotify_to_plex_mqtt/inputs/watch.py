@@ -16,9 +16,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
+from ..aio import first_of
 from ..core.library import PLAYLISTS, SAVED_ITEMS, SAVED_ITEMS_OLD, TRACK_LINKS
 from . import inotify
 
@@ -170,15 +171,10 @@ class DirectoryWatcher:
         target = self._link_target()
         with inotify.DirectoryEvents(self.directory, on_names) as events:
             self.ready.set()
-            waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._stop.wait()),
-                                                   asyncio.ensure_future(events.gone.wait())]
+            waits: list[Awaitable[object]] = [self._stop.wait(), events.gone.wait()]
             if target is not None:
-                waits.append(asyncio.ensure_future(self._until_relinked(target)))
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiting in waits:
-                    waiting.cancel()
+                waits.append(self._until_relinked(target))
+            await first_of(*waits)
         if events.gone.is_set():
             self.ready.clear()
 

@@ -1,7 +1,9 @@
 """The long-running service: triggers -> one single-flight sync loop -> the broker.
 
-Phases: start (tasks and signal handlers), run until a signal, shut down within the grace
-(finish or abandon the current sync, publish `offline`, disconnect).
+Phases, in the style of uvicorn's `Server`: `startup()` (HTTP API, signal handlers, tasks),
+`main_loop()` (until a signal), `shutdown()` (finish or abandon the current sync within the
+grace, publish `offline`, disconnect). A second signal cuts the grace short: the sync is
+abandoned at once, `offline` is still published (within about a second), exit code 1.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import os
 import random
 import signal
 import time
-from collections.abc import Coroutine, Iterator
-from typing import Any
+from dataclasses import dataclass
 
 from .. import __version__
+from ..aio import first_of
 from ..core.backoff import Backoff
 from ..core.discovery import Topics
 from ..core.input_report import InputReport
@@ -27,34 +29,39 @@ from ..engine.events import (
     Disconnected,
     EventBus,
     FileChanged,
-    FileError,
-    FileRecovered,
     HomeAssistantOnline,
     Started,
     Status,
     Stopped,
     SyncFailed,
     SyncFinished,
-    SyncStarted,
 )
-from ..engine.scheduler import Batch, Scheduler
-from ..engine.sync import run_sync
+from ..engine.scheduler import Scheduler
 from ..http.metrics import Metrics
 from ..http.server import HttpServer, HttpServerError
-from ..inputs.ledger import ledger_topics, write_ledger
 from ..inputs.source import LibrarySource
 from ..inputs.watch import DirectoryWatcher
 from ..mqtt.presence import PrefixTaken, Presence
-from ..mqtt.session import BrokerError, BrokerRefused, BrokerSession
+from ..mqtt.session import BrokerError, BrokerSession
 from ..plex.enricher import PlexLink
 from ..settings.config import Settings
 from ..settings.values import ConfigError
 from .eventlog import log_event
-from .memory import settle_after_sync
+from .sync_loop import SyncLoop
 
 log = logging.getLogger(__name__)
 
 STABLE_AFTER = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Tasks:
+    """The service's tasks, by role."""
+
+    connection: asyncio.Task[None]
+    sync: asyncio.Task[None]
+    watch: asyncio.Task[None] | None
+    timer: asyncio.Task[None] | None
 
 
 class Service:
@@ -75,11 +82,14 @@ class Service:
         self.http = HttpServer.for_settings(
             settings.http, self, self.metrics,
             lambda: {"configured": self.plex.configured, "error": self.plex.error})
-        self.last_result: SyncResult | None = None
         self.inputs = InputReport()
+        self.syncs = SyncLoop(self)
         self.presence = Presence(self.topics, lambda problem: self.bus.emit(
             Availability(problem)), self._yield_prefix)
         self._exit_code = 0
+        self.force_exit = False
+        self._forced = asyncio.Event()
+        self._tasks: _Tasks | None = None
         self._session: BrokerSession | None = None
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -88,6 +98,10 @@ class Service:
         self._connections = 0
         broker = settings.mqtt.url
         self._broker = broker.display if broker else "(no broker)"
+
+    @property
+    def last_result(self) -> SyncResult | None:
+        return self.syncs.last_result
 
     # Triggers -------------------------------------------------------------------------
 
@@ -124,18 +138,29 @@ class Service:
 
     def stop(self, reason: str) -> None:
         if self._stopping.is_set():
-            log.warning("second %s: exiting at once", reason)
-            os._exit(1)
+            if not self.force_exit:
+                log.warning("second %s: stopping at once", reason)
+                self.force_exit = True
+                self._forced.set()
+            return
         self._stop_reason = reason
         self._stopping.set()
 
     # Phases ---------------------------------------------------------------------------
 
     async def run(self) -> int:
-        http = self.http
-        if http is not None:
+        code = await self.startup()
+        if code is not None:
+            return code
+        await self.main_loop()
+        await self.shutdown()
+        return self._exit_code
+
+    async def startup(self) -> int | None:
+        """Start the HTTP API, the signal handlers and the tasks; an exit code if it failed."""
+        if self.http is not None:
             try:
-                await http.start()
+                await self.http.start()
             except ConfigError as exc:
                 log.error("%s", exc)
                 return 2
@@ -146,49 +171,69 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, sig.name)
         self.bus.emit(Started(__version__))
-        tasks = [asyncio.create_task(self._connection_loop(), name="connection")]
-        sync_task = asyncio.create_task(self._sync_loop(), name="sync")
-        if self.settings.watch:
-            tasks.append(asyncio.create_task(self.watcher.run(), name="watch"))
-        if self.settings.interval > 0:
-            tasks.append(asyncio.create_task(self._timer(), name="timer"))
-        await self._stopping.wait()
-        await self._shutdown(sync_task, tasks)
-        if http is not None:
-            # After `stopped` was emitted, so that WebSocket clients still receive it.
-            await http.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        return self._exit_code
+        settings = self.settings
+        self._tasks = _Tasks(
+            connection=asyncio.create_task(self._connection_loop(), name="connection"),
+            sync=asyncio.create_task(self.syncs.run(), name="sync"),
+            watch=asyncio.create_task(self.watcher.run(), name="watch") if settings.watch
+            else None,
+            timer=asyncio.create_task(self._timer(), name="timer") if settings.interval > 0
+            else None)
+        return None
 
-    async def _shutdown(self, sync_task: asyncio.Task[None],
-                        tasks: list[asyncio.Task[None]]) -> None:
+    async def main_loop(self) -> None:
+        await self._stopping.wait()
+
+    async def shutdown(self) -> None:
+        tasks = self._tasks
+        assert tasks is not None, "shutdown() before startup()"
         self.scheduler.close()
         self.watcher.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(sync_task), self.settings.grace)
-        except TimeoutError:
-            log.warning("the running sync did not finish within %.1f s; abandoning it",
-                        self.settings.grace)
-            sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sync_task
-        session = self._session
-        self.presence.release()
-        if session is not None:
-            try:
-                await asyncio.wait_for(session.set_status(False), 2.0)
-            except (BrokerError, TimeoutError) as exc:
-                log.warning("could not publish offline: %s", exc)
+        await self._end_sync(tasks.sync)
+        await self._go_offline()
         self._disconnect.set()
-        for task in tasks:
-            if task.get_name() != "connection":
+        for task in (tasks.watch, tasks.timer):
+            if task is not None:
                 task.cancel()
-        _, pending = await asyncio.wait(tasks, timeout=3.0)
+        others = [t for t in (tasks.connection, tasks.watch, tasks.timer) if t is not None]
+        _, pending = await asyncio.wait(others, timeout=1.0 if self.force_exit else 3.0)
         for task in pending:
             task.cancel()
         await self.plex.aclose()
         self.bus.emit(Stopped(self._stop_reason or "stopped"))
+        if self.http is not None:
+            # After `stopped` was emitted, so that WebSocket clients still receive it.
+            await self.http.stop()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if self.force_exit and self._exit_code == 0:
+            self._exit_code = 1
+
+    async def _end_sync(self, sync_task: asyncio.Task[None]) -> None:
+        """Let the running sync finish within the grace, or until a second signal."""
+        await first_of(asyncio.shield(sync_task), asyncio.sleep(self.settings.grace),
+                       self._forced.wait())
+        if sync_task.done():
+            return
+        if self.force_exit:
+            log.warning("abandoning the running sync")
+        else:
+            log.warning("the running sync did not finish within %.1f s; abandoning it",
+                        self.settings.grace)
+        sync_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sync_task
+
+    async def _go_offline(self) -> None:
+        session = self._session
+        self.presence.release()
+        if session is None:
+            return
+        try:
+            await asyncio.wait_for(session.set_status(False), 1.0 if self.force_exit else 2.0)
+        except (BrokerError, TimeoutError) as exc:
+            log.warning("could not publish offline: %s", exc)
 
     def _yield_prefix(self, message: str) -> None:
         if self._stopping.is_set():
@@ -226,7 +271,7 @@ class Service:
                     # A broker may have lost its retained messages: every (re)connect syncs.
                     self.request_sync("reconnect" if self._connections else "start")
                     self._connections += 1
-                    await _first(session.closed.wait(), self._disconnect.wait())
+                    await first_of(session.closed.wait(), self._disconnect.wait())
                     if self._disconnect.is_set():
                         return
             except PrefixTaken as exc:
@@ -245,87 +290,10 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
-    async def _sync_loop(self) -> None:
-        failures = 0
-        while True:
-            batch = await self.scheduler.next_batch()
-            if batch is None:
-                return
-            try:
-                failures = await self._sync(batch, failures)
-            except Exception as exc:
-                # Never deaf: an unexpected error fails this sync, not every later one.
-                failures += 1
-                log.exception("sync #%d failed unexpectedly", batch.id)
-                self.bus.emit(SyncFailed(batch.id, batch.reasons,
-                                         f"unexpected error: {exc!r}", failures, None))
-            finally:
-                self.scheduler.finished()
-            # The sync's payloads are garbage now; without this the idle service keeps
-            # their pages (its high-water mark) until the next sync.
-            settle_after_sync()
-
-    def _earlier_topics(self) -> Iterator[str]:
-        """Topics earlier runs may have left: the ledger's (rewritten only after a complete
-        sync, so it still names what a sync with an unreadable file kept) and the last
-        sync's. Lazy: only a sync that reads the broker needs them."""
-        yield from ledger_topics(self.settings.settings_dir, self.topics)
-        if self.last_result is not None:
-            for entity in self.last_result.entities:
-                yield from self.topics.item_topics(entity.slug)
-
-    async def _sync(self, batch: Batch, failures: int) -> int:
-        """Run one sync for `batch`; returns the new count of consecutive failures."""
+    async def connected_session(self) -> BrokerSession | None:
+        """Once connected: the session (None if it was lost again meanwhile)."""
         await self._connected.wait()
-        session = self._session
-        # In a thread: parsing a 10k-item library takes ~70 ms, time the HTTP API would wait.
-        snapshot = await asyncio.to_thread(self.source.read)
-        self.status.malformed = {s.file: s.warnings for s in snapshot.files.values()}
-        for file, error in snapshot.new_errors:
-            self.bus.emit(FileError(file, error))
-        for file in snapshot.recovered:
-            self.bus.emit(FileRecovered(file))
-        self.bus.emit(SyncStarted(batch.id, batch.reasons))
-        try:
-            if session is None:
-                raise BrokerError("not connected to the MQTT broker")
-            result = await run_sync(session, self.topics, snapshot, self.plex,
-                                    bridge=self.settings.bridge_entities,
-                                    earlier_topics=self._earlier_topics(),
-                                    keep_mirror=True, trust_mirror=batch.reasons == ("file",))
-        except BrokerError as exc:
-            failures += 1
-            lost = session is None or session.closed.is_set()
-            retry = None
-            # A refusal (ACL) would be refused again: wait for the next trigger.
-            if not lost and failures <= self.settings.retry_count and \
-                    not isinstance(exc, BrokerRefused):
-                retry = Backoff(base=self.settings.retry_delay, attempt=failures - 1).next()
-                self.request_sync("retry", delay=retry)
-            # A lost connection is not the sync's fault: the reconnect will trigger a sync.
-            self.bus.emit(SyncFailed(batch.id, batch.reasons, str(exc), failures, retry))
-            return 0 if lost else failures
-        self.last_result = result.without_payloads()
-        self.inputs.update(result.skipped, result.warnings)
-        self.metrics.set_entities(result)
-        plan = result.plan
-        self.bus.emit(SyncFinished(
-            batch.id, batch.reasons, len(result.entities), result.published, plan.unchanged,
-            result.removed, len(plan.withheld), len(result.skipped), result.duration,
-            result.errors))
-        if snapshot.complete and len(plan):
-            await asyncio.to_thread(write_ledger, self.settings.settings_dir, result.entities,
-                                    self.topics.node_id)
-        return 0
-
-
-async def _first(*aws: Coroutine[Any, Any, Any]) -> None:
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
+        return self._session
 
 
 async def run_service(settings: Settings) -> int:
