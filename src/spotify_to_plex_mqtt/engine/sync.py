@@ -93,6 +93,22 @@ _CUT_SHORT = (
     "max_queued_messages above the number of retained messages, or keep the ledger")
 
 
+async def _read_broker(session: BrokerSession, topics: Topics, snapshot: Snapshot,
+                       plex: PlexLink | None, earlier_topics: Iterable[str]
+                       ) -> tuple[Resolution, dict[str, bytes], bool]:
+    """Read what the broker holds of ours while Plex enriches the entities; also whether the
+    read was cut short with no earlier topics to read by name."""
+    resolution = resolve(snapshot.library)
+    before = await asyncio.to_thread(tuple, earlier_topics)  # may read the ledger
+    scan = read_ours(session, topics, (e.slug for e in resolution.entities), before)
+    if plex is not None:
+        read, resolution = await asyncio.gather(scan, plex.enrich(resolution))
+        resolution = _keep_known_artwork(topics, resolution, read.found, plex)
+    else:
+        read = await scan
+    return resolution, read.found, bool(read.recovered and not before)
+
+
 async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
                    plex: PlexLink | None = None, *, bridge: bool = True,
                    earlier_topics: Iterable[str] = (), keep_mirror: bool = False,
@@ -115,16 +131,9 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
         resolution, actual, rendered = await _compare_with_mirror(
             topics, mirror, snapshot.library, plex)
     else:
-        resolution = resolve(snapshot.library)
-        before = await asyncio.to_thread(tuple, earlier_topics)  # may read the ledger
-        scan = read_ours(session, topics, (e.slug for e in resolution.entities), before)
-        if plex is not None:
-            read, resolution = await asyncio.gather(scan, plex.enrich(resolution))
-            resolution = _keep_known_artwork(topics, resolution, read.found, plex)
-        else:
-            read = await scan
-        actual = read.found
-        if read.recovered and not before:
+        resolution, actual, cut_short = await _read_broker(session, topics, snapshot, plex,
+                                                           earlier_topics)
+        if cut_short:
             warnings.append(_CUT_SHORT)
         if keep_mirror:
             mirror = Mirror(whole=lambda t: t == topics.bridge_state).load(actual.items())
