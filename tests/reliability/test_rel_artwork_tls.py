@@ -19,6 +19,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto, _make_certificates
+from plex_standin import PlexStandIn
 from reliability_support import (
     broker_env,
     cli_argv,
@@ -30,9 +33,6 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto, _make_certificates
-from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.modes.oneshot import one_shot
 from spotify_to_plex_mqtt.mqtt.session import BrokerError, BrokerSession

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto, collect
 from reliability_support import (
     Running,
     expected_state,
@@ -34,8 +36,6 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto, collect
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.engine.events import (
     Connected,

@@ -20,6 +20,9 @@ import json
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto
+from plex_standin import PlexStandIn
 from reliability_support import (
     GenLibrary,
     Running,
@@ -31,9 +34,6 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto
-from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.engine.events import SyncFinished
 from spotify_to_plex_mqtt.plex import enricher as plexlink

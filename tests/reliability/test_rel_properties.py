@@ -32,8 +32,8 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from reliability_support import scaled
 
+from reliability_support import scaled
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.core.entities import resolve
 from spotify_to_plex_mqtt.core.library import (

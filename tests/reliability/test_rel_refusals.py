@@ -17,9 +17,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from reliability_support import cli_argv, cli_env, make_library, running_service, service_settings
 
 from mosquitto import DEFAULT_USERNAME, Mosquitto, retained
+from reliability_support import cli_argv, cli_env, make_library, running_service, service_settings
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.engine.events import SyncFailed
 from spotify_to_plex_mqtt.modes.demo import _start_broker

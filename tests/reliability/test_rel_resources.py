@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto
 from reliability_support import (
     broker_env,
     cli_env,
@@ -37,8 +39,6 @@ from reliability_support import (
     scaled,
     wait_converged,
 )
-
-from mosquitto import Mosquitto
 from spotify_to_plex_mqtt.core.discovery import Topics
 
 pytestmark = pytest.mark.broker

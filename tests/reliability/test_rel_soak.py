@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto
 from reliability_support import (
     CATEGORIES,
     broker_state,
@@ -38,8 +40,6 @@ from reliability_support import (
     service_settings,
     state_diff,
 )
-
-from mosquitto import Mosquitto
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.core.library import SAVED_ITEMS
 from spotify_to_plex_mqtt.core.plan import plan_sync

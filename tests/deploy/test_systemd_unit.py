@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "spotify-to-plex-mqtt.service"
 VENV_SCRIPT = "/opt/spotify-to-plex-mqtt/bin/spotify-to-plex-mqtt"
 SERVICE_WORST_SHUTDOWN = 5.0 + 2.0 + 3.0  # grace, `offline` publish, tasks (service.py)

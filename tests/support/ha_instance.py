@@ -34,7 +34,7 @@ import aiohttp
 
 from ha_websocket import WebSocket
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HA_PYTHON_VARIABLE = "S2P_HA_PYTHON"
 INSTALL_SCRIPT = REPO / ".ci" / "home-assistant.sh"
 

@@ -10,9 +10,10 @@ again and the topics of deleted items stay on the broker (as sensors in Home Ass
 The broker's content is checked by reading each topic the app could have published by its
 exact name, `CHUNK` topics per SUBSCRIBE (see `read_exact`): never more than `CHUNK` + 1
 packets are queued for the reading client, so that read is not cut short itself. The
-`retained` helper of tests/mosquitto.py cannot be used here: its single ``#`` subscription is
-cut short by the same limit (measured: ~10,000 of 16,000-24,000 messages; its end marker is
-then either lost, a timeout, or delivered after the drops, a silently short read).
+`retained` helper of tests/support/mosquitto.py cannot be used here: its single ``#``
+subscription is cut short by the same limit (measured: ~10,000 of 16,000-24,000 messages;
+its end marker is then either lost, a timeout, or delivered after the drops, a silently
+short read).
 
 The broker is the test's own (`fresh_mosquitto`, default limits): the shared one would be
 left with ~16,000 retained messages, too many for `clean_broker` to clear.

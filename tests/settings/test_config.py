@@ -511,7 +511,7 @@ def test_main_unparseable_flag_exits_2(clean_env: pytest.MonkeyPatch,
 
 def _readme_environment_variables() -> set[str]:
     """The names in the environment column of the README's configuration table."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     names: set[str] = set()
     for line in readme.splitlines():
         cells = line.split("|")

@@ -27,7 +27,7 @@ import yaml
 from library_files import SettingsDir, cli_env, run_cli, varied_library
 from mosquitto import Mosquitto, MosquittoError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 ACL = ROOT / "deploy" / "mosquitto.acl"

@@ -496,7 +496,7 @@ class Mosquitto:
             auth.append(f"acl_file {acl_file}")
         per_listener = self._anonymous_listener
         lines = [
-            "# Written by tests/mosquitto.py",
+            "# Written by tests/support/mosquitto.py",
             # When run as root mosquitto switches to the `mosquitto` user, which cannot read
             # our private temp dir; naming the current user keeps it as is (ignored if not root).
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
@@ -726,7 +726,7 @@ def retained(
     retained messages, the rest (and the marker) are silently dropped. QoS 0 fares better
     but not without bound: past ~10,000 retained messages it is cut short too (then the
     marker is lost, or comes after the drops). Read bigger sets by exact topic names, as
-    tests/test_scale.py does.
+    tests/modes/test_scale.py does.
     """
     marker = f"test-marker/{uuid.uuid4().hex}"
     found: dict[str, bytes] = {}

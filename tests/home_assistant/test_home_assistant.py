@@ -7,7 +7,7 @@ offline `universal` media players: Kitchen Speaker in the area Kitchen, and Livi
 Speaker. A player's `play_media` shows as a `call_service` event on the websocket API.
 
 That Home Assistant's Plex integration plays every published id is proven with its own
-`process_plex_payload` against the Plex stand-in (tests/ha_plex_resolve.py): a configured
+`process_plex_payload` against the Plex stand-in (tests/support/ha_plex_resolve.py): a configured
 Plex integration only plays on a Plex client entity, which it finds through plex.tv or a
 GDM broadcast, neither of which exists offline.
 
@@ -28,8 +28,7 @@ from typing import Any
 
 import pytest
 
-from ha_websocket import WebSocket, until
-from home_assistant import (
+from ha_instance import (
     KITCHEN,
     LIVING_ROOM,
     PLAYERS,
@@ -40,6 +39,7 @@ from home_assistant import (
     item_states,
     put_kitchen_speaker_in_the_kitchen,
 )
+from ha_websocket import WebSocket, until
 from library_files import SettingsDir, run_cli
 from mosquitto import Mosquitto, MosquittoError
 from plex_standin import PlexStandIn
@@ -282,7 +282,8 @@ def test_home_assistants_plex_code_resolves_every_published_id(setup: Setup) -> 
             for e in setup.entities]  # the single-server form, used while the id is unknown
     ids.append({"id": setup.entities[0].media_content_id + "?shuffle=1", "type": "playlist"})
     before = len(setup.plex.log)
-    proc = subprocess.run([setup.python, str(Path(__file__).with_name("ha_plex_resolve.py"))],
+    resolve = Path(__file__).parents[1] / "support" / "ha_plex_resolve.py"
+    proc = subprocess.run([setup.python, str(resolve)],
                           input=json.dumps({"url": setup.plex.url, "token": setup.plex.token,
                                             "machine_id": MACHINE_ID, "ids": ids}),
                           capture_output=True, text=True, timeout=60, check=False)

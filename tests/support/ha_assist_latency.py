@@ -1,6 +1,6 @@
 """How long "play some jazz in the kitchen" takes in a real Home Assistant with a big library.
 
-Run by hand: `python tests/ha_assist_latency.py [ITEMS] [ROUNDS]` (default 10,000 items, 10
+Run by hand: `python tests/support/ha_assist_latency.py [ITEMS] [ROUNDS]` (default 10,000 items, 10
 rounds). It publishes ITEMS labelled playlists (one in eight Jazz) with the service, waits
 until Home Assistant shows them all, then times each Assist request from sending
 `conversation/process` to the `media_player.play_media` call_service event, and the whole
@@ -20,8 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ha_websocket import until
-from home_assistant import (
+from ha_instance import (
     PLAYERS,
     HomeAssistant,
     free_port,
@@ -29,6 +28,7 @@ from home_assistant import (
     item_states,
     put_kitchen_speaker_in_the_kitchen,
 )
+from ha_websocket import until
 from library_files import SettingsDir, run_cli
 from mosquitto import Mosquitto
 

@@ -30,7 +30,7 @@ from spotify_to_plex_mqtt.core.library import PLAYLISTS, SAVED_ITEMS, TRACK_LINK
 
 pytestmark = pytest.mark.broker
 
-DEPLOY_CONF = Path(__file__).resolve().parents[1] / "deploy" / "supervisord.conf"
+DEPLOY_CONF = Path(__file__).resolve().parents[2] / "deploy" / "supervisord.conf"
 PROGRAM = "spotify-to-plex-mqtt"
 SECTION = f"program:{PROGRAM}"
 SERVICE_WORST_SHUTDOWN = 5.0 + 2.0 + 3.0  # grace, `offline` publish, tasks (service.py)
