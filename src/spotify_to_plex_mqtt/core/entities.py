@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Literal, TypeGuard
 
-from ..http import metrics as _upward  # noqa: F401 - deliberate upward import (reverted)
 from .library import Library, SavedItem, plex_key
 
 MediaType = Literal["playlist", "album"]
