@@ -378,3 +378,17 @@ def test_scan_filters_cover_our_topics() -> None:
     for topic_filter in filters:
         assert topic_filter.endswith(("/#", "/config"))
         assert "#" not in topic_filter[:-1]
+
+
+@pytest.mark.parametrize("prefix", ["", "a/#", "a/+/b", "/lead", "trail/", " space", "nul\x00"])
+def test_topics_refuse_a_prefix_no_broker_would_take(prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        Topics(prefix)
+    with pytest.raises(ValueError, match="prefix"):
+        Topics("spotify-to-plex", prefix)
+
+
+def test_the_item_entity_id_is_the_sensor_of_the_item_object_id() -> None:
+    topics = Topics("home/s2p", "ha")
+    assert topics.item_entity_id("jazz_1a2b") == f"sensor.{topics.node_id}_item_jazz_1a2b"
+    assert topics.item_entity_id("jazz_1a2b") == f"sensor.{topics.item_object_id('jazz_1a2b')}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,20 @@ def node_id_for(topic_prefix: str) -> str:
     return node
 
 
+# A topic prefix: no wildcard, no NUL, no empty level at either end, no leading white space.
+TOPIC_PREFIX = re.compile(r"^[^/#+\s\x00][^#+\x00]*(?<!/)$")
+
+
+def item_object_id(node_id: str, slug: str) -> str:
+    """An item's object id: the one spelling of it."""
+    return f"{node_id}_item_{slug}"
+
+
+def item_entity_id(node_id: str, slug: str) -> str:
+    """An item's entity id in Home Assistant: the one spelling of it."""
+    return f"sensor.{item_object_id(node_id, slug)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     """Topic layout and id prefix for one instance (derived from the two prefixes)."""
@@ -43,6 +58,12 @@ class Topics:
     node_id: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        # Like aiomqtt's `Topic`: a prefix with a wildcard, a NUL or an empty level at either
+        # end would make topics no broker accepts, or filters that match others' topics.
+        for name, prefix in (("topic", self.topic_prefix), ("discovery", self.discovery_prefix)):
+            if not TOPIC_PREFIX.match(prefix):
+                raise ValueError(f"{name} prefix {prefix!r} must not be empty, contain + or #, "
+                                 "or start or end with /")
         object.__setattr__(self, "node_id", node_id_for(self.topic_prefix))
 
     @property
@@ -79,7 +100,10 @@ class Topics:
         return f"{self.topic_prefix}/items/{slug}"
 
     def item_object_id(self, slug: str) -> str:
-        return f"{self.node_id}_item_{slug}"
+        return item_object_id(self.node_id, slug)
+
+    def item_entity_id(self, slug: str) -> str:
+        return item_entity_id(self.node_id, slug)
 
     def item_topics(self, slug: str) -> tuple[str, str]:
         """An item's state topic and discovery config topic."""

@@ -158,7 +158,7 @@ async def _entities(request: web.Request) -> web.Response:
         object_id = topics.item_object_id(e.slug)
         rows.append({
             "id": e.id, "name": e.name, "category": e.category, "type": e.type,
-            "media_content_id": e.media_content_id, "entity_id": f"sensor.{object_id}",
+            "media_content_id": e.media_content_id, "entity_id": topics.item_entity_id(e.slug),
             "state_topic": topics.item_state(e.slug), "config_topic": topics.config(object_id),
         })
     return reply(state, {"synced": result is not None, "count": len(rows), "entities": rows})

@@ -62,7 +62,7 @@ def item_row(entity: Entity, topics: Topics) -> dict[str, Any]:
     return {
         "id": entity.id, "name": entity.name, "category": entity.category,
         "kind": entity.type, "media_type": entity.media_content_type,
-        "entity_id": f"sensor.{topics.item_object_id(entity.slug)}",
+        "entity_id": topics.item_entity_id(entity.slug),
         "media_content_id": entity.media_content_id,
         "artwork": artwork_url(entity), "plex_web": plex_web_url(entity),
     }

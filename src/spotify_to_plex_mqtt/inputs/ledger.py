@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.discovery import Topics
+from ..core.discovery import Topics, item_entity_id
 from ..core.entities import Entity, item_slug
 from ..core.library import LEDGER
 from ..core.problems import FileMissing, FileProblem, guarded
@@ -88,7 +88,7 @@ def ledger_topics(settings_dir: Path, topics: Topics) -> list[str]:
     items removed since are found and cleared. The original's layouts are added only for
     entries that are not in our own format: those our runs wrote, and cleared.
     """
-    prefix = f"sensor.{topics.item_object_id('')}"
+    prefix = topics.item_entity_id("")
     found: list[str] = []
     for entry in read_ledger(settings_dir):
         ours = entry.entity_id.removeprefix(prefix)
@@ -118,7 +118,7 @@ def write_ledger(settings_dir: Path, entities: Iterable[Entity], node_id: str) -
     """Write the ledger; a failure is only a warning, since the broker holds the truth."""
     try:
         write_json_atomic(settings_dir / LEDGER, [
-            {"id": e.id, "entity_id": f"sensor.{node_id}_item_{e.slug}", "category": e.category}
+            {"id": e.id, "entity_id": item_entity_id(node_id, e.slug), "category": e.category}
             for e in entities
         ])
     except OSError as exc:

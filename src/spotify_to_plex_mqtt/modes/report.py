@@ -42,7 +42,7 @@ def entity_table(result: SyncResult, topics: Topics) -> str:
     """What Home Assistant shows: one row per entity."""
     rows = [("entity", "name", "category", "media_content_id")]
     for e in result.entities:
-        rows.append((f"sensor.{topics.item_object_id(e.slug)}", e.name, e.category,
+        rows.append((topics.item_entity_id(e.slug), e.name, e.category,
                      e.media_content_id))
     # The entity id and the playable id are never cut: users copy them into automations.
     widths = [max(len(r[i]) for r in rows) if i in (0, 3)
@@ -71,7 +71,7 @@ def write_manifest(settings: Settings, topics: Topics, result: SyncResult,
         config_topic = topics.config(topics.item_object_id(e.slug))
         entities.append({
             "id": e.id, "name": e.name, "category": e.category, "type": e.type,
-            "entity_id": f"sensor.{topics.item_object_id(e.slug)}",
+            "entity_id": topics.item_entity_id(e.slug),
             "state_topic": state_topic, "config_topic": config_topic,
             "state": _decode(desired[state_topic]) if state_topic in desired else None,
             "config": _decode(desired[config_topic]) if config_topic in desired else None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..core.discovery import TOPIC_PREFIX
 from ..secret import Secret
 from .broker_url import EXAMPLE as URL_EXAMPLE
 from .broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
@@ -117,7 +118,6 @@ class Settings:
         }
 
 
-_PREFIX_RE = re.compile(r"^[^/#+\s\x00][^#+\x00]*(?<!/)$")
 
 
 def _debug_from_env(raw: str | None) -> LogLevel | None:
@@ -156,7 +156,7 @@ def _log_level(args: argparse.Namespace, env: Mapping[str, str]) -> LogLevel:
 
 def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
-    if not _PREFIX_RE.match(value):
+    if not TOPIC_PREFIX.match(value):
         raise ConfigError(
             name,
             f"is {value!r}: a topic prefix must not be empty, contain + or #, "
