@@ -13,7 +13,8 @@ import pytest
 from spotify_to_plex_mqtt.mqtt import _paho
 
 
-def test_every_private_hook_is_still_in_place() -> None:
+async def test_every_private_hook_is_still_in_place() -> None:
+    # async: aiomqtt's Client needs a running loop to be built.
     assert _paho.check_hooks() == []
 
 
@@ -22,10 +23,10 @@ def test_the_keepalive_client_overrides_aiomqtts_own_loop() -> None:
     assert vars(_paho.KeepaliveClient)["_misc_loop"] is not vars(aiomqtt.Client)["_misc_loop"]
 
 
-def test_paho_of_gives_the_paho_client_under_aiomqtts() -> None:
+async def test_paho_of_gives_the_paho_client_under_aiomqtts() -> None:
     assert isinstance(_paho.paho_of(aiomqtt.Client("localhost")), paho_client.Client)
 
 
-def test_a_removed_hook_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_removed_hook_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(aiomqtt.Client, "_misc_loop")
     assert _paho.check_hooks() == ["aiomqtt.Client._misc_loop (a coroutine method) is gone"]

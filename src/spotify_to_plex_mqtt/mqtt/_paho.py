@@ -41,7 +41,8 @@ def paho_of(client: aiomqtt.Client) -> Any:
 
 
 def check_hooks() -> list[str]:
-    """What is missing of the private parts used here; empty while all are in place."""
+    """What is missing of the private parts used here; empty while all are in place.
+    Call it in a running event loop: aiomqtt builds its client only there."""
     missing = []
     misc = vars(aiomqtt.Client).get("_misc_loop")
     if misc is None or not inspect.iscoroutinefunction(misc):
