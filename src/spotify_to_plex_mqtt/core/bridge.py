@@ -30,7 +30,7 @@ def bridge_configs(topics: Topics) -> dict[str, bytes]:
     diagnostic = {"entity_category": "diagnostic", "state_topic": state}
     return dict([
         _entity(topics, "button", "refresh", "Refresh library", {
-            "command_topic": f"{topics.command_prefix}/refresh",
+            "command_topic": topics.refresh_command,
             "payload_press": REFRESH_PAYLOAD,
             "entity_category": "config",
             "icon": "mdi:refresh",

@@ -87,6 +87,16 @@ class Topics:
         return f"{self.topic_prefix}/command"
 
     @property
+    def refresh_command(self) -> str:
+        """The refresh button's command topic."""
+        return f"{self.command_prefix}/refresh"
+
+    @property
+    def ha_status(self) -> str:
+        """Home Assistant's birth and last-will topic."""
+        return f"{self.discovery_prefix}/status"
+
+    @property
     def scan_marker_prefix(self) -> str:
         return f"{self.topic_prefix}/_scan"
 

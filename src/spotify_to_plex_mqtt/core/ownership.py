@@ -68,7 +68,7 @@ def is_own_config(topics: Topics, payload: bytes) -> bool:
     state_topic = config.get("state_topic")
     if isinstance(state_topic, str):
         return is_own_state(topics, state_topic)
-    return bool(config.get("command_topic") == f"{topics.command_prefix}/refresh")
+    return bool(config.get("command_topic") == topics.refresh_command)
 
 
 def is_ours(topics: Topics, topic: str, payload: bytes) -> bool:
@@ -79,7 +79,7 @@ def is_ours(topics: Topics, topic: str, payload: bytes) -> bool:
         # `<prefix>/items/<one level>` is another instance's whose prefix is
         # `<prefix>/items` (its categories, bridge, status or owner record).
         # (An empty payload is a clear seen during a read: it must apply.)
-        return not payload or not topic.startswith(f"{topics.topic_prefix}/items/") \
+        return not payload or not topic.startswith(topics.item_state("")) \
             or payload.startswith(b'{"id"')
     disc = f"{topics.discovery_prefix}/"
     if not (topic.startswith(disc) and topic.endswith("/config")):

@@ -15,6 +15,7 @@ from typing import Any, Self, TypeVar
 import aiomqtt
 from paho.mqtt.client import topic_matches_sub
 
+from ..core.discovery import Topics
 from ..core.mirror import Mirror
 from ..settings.config import MqttSettings
 from ._paho import KeepaliveClient, paho_of
@@ -70,7 +71,7 @@ class BrokerSession:
         if settings.url is None:
             raise ValueError("BrokerSession needs a broker URL")
         self.settings = settings
-        self.status_topic = f"{settings.topic_prefix}/status"
+        self.status_topic = Topics(settings.topic_prefix, settings.discovery_prefix).status
         self._client_id = client_id or f"spotify-to-plex-mqtt-{secrets.token_hex(4)}"
         self._max_inflight = max_inflight
         self._read_only = read_only

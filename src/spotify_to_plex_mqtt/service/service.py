@@ -258,9 +258,9 @@ class Service:
             connected_at = None
             try:
                 async with BrokerSession(self.settings.mqtt) as session:
-                    await session.subscribe(f"{self.topics.discovery_prefix}/status",
+                    await session.subscribe(self.topics.ha_status,
                                             self._on_ha_status)
-                    await session.subscribe(f"{self.topics.command_prefix}/refresh",
+                    await session.subscribe(self.topics.refresh_command,
                                             self._on_command)
                     await self.presence.claim(session)
                     await self.presence.go_online(session)
