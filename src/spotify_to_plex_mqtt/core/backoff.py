@@ -1,4 +1,4 @@
-"""Exponential backoff with full jitter, reset after a stable period."""
+"""Exponential backoff, with full jitter (or without: `ceiling`), reset after a stable period."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ class Backoff:
     attempt: int = 0
     rng: random.Random | None = None
 
+    @property
+    def ceiling(self) -> float:
+        """The longest delay of this attempt: without jitter, for one retrier alone."""
+        return min(self.cap, self.base * float(2 ** min(self.attempt, 30)))
+
     def next(self) -> float:
-        ceiling = min(self.cap, self.base * (2 ** min(self.attempt, 30)))
+        ceiling = self.ceiling
         self.attempt += 1
         return (self.rng or random).uniform(0, ceiling) if ceiling > 0 else 0.0
 

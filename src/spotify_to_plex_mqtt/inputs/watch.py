@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from ..aio import first_of
+from ..core.backoff import Backoff
 from ..core.library import PLAYLISTS, SAVED_ITEMS, SAVED_ITEMS_OLD, TRACK_LINKS
 from . import inotify
 
@@ -77,7 +78,8 @@ class DirectoryWatcher:
                 # watchfiles raises while setting up (e.g. inotify's watch limit) without
                 # awaiting anything: retrying at once would block the event loop for good.
                 failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures - 1, 6))
+                # No jitter: one watcher per process, nothing to spread out.
+                delay = Backoff(base=0.5, cap=30.0, attempt=failures - 1).ceiling
                 if not self._poll and failures >= 2:
                     self._poll = True  # polling needs no inotify watches
                 log.warning("watching %s failed (%s); trying again in %.1f s%s", self.directory,
