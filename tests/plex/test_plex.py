@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from spotify_to_plex_mqtt.plex.client import PlexClient
 from spotify_to_plex_mqtt.plex.enricher import PlexLink
 from spotify_to_plex_mqtt.plex.errors import PlexAuthError, PlexConfigError, PlexUnavailable
 from spotify_to_plex_mqtt.plex.settings import PlexSettings, load_plex_settings
-from spotify_to_plex_mqtt.secret import Secret
+from spotify_to_plex_mqtt.secret import MASK, RedactingFilter, Secret
 
 TOKEN = "tok-3f9a1c77e2"
 ALBUMS = {"1": "/library/metadata/1/thumb/111", "2": "/library/metadata/2/thumb/222"}
@@ -460,3 +461,23 @@ async def test_hundreds_of_keys_plex_does_not_know_are_one_line_per_sync(
         assert "and 295 more" in lines[0].getMessage()
     finally:
         await link.aclose()
+
+
+def test_a_token_only_plex_json_holds_is_masked_in_the_logs_once_read(tmp_path: Path) -> None:
+    token = f"only-in-plex-json-{secrets.token_hex(8)}"
+    # The filter is made at start, from the settings: it cannot know this token.
+    redact = RedactingFilter(())
+
+    def logged(message: str) -> str:
+        record = logging.LogRecord("spotify_to_plex_mqtt", logging.WARNING, __file__, 1,
+                                   "Plex answered: %s", (message,), None)
+        redact.filter(record)
+        return record.getMessage()
+
+    assert token in logged(f"401 for X-Plex-Token={token}")  # not known yet
+    (tmp_path / "plex.json").write_text(json.dumps(
+        {"uri": "http://127.0.0.1:32400", "serverToken": token, "id": "abc"}), encoding="utf-8")
+    settings = load_plex_settings(tmp_path, {})
+    assert settings is not None
+    assert settings.token.reveal() == token
+    assert logged(f"401 for X-Plex-Token={token}") == f"Plex answered: 401 for X-Plex-Token={MASK}"

@@ -12,11 +12,16 @@ from typing import Any
 from aiohttp import web
 
 from ..engine.events import Event
-from ..secret import mask_text
+from ..secret import mask_text, registered_secrets
 from .control import ControlPlane, PlexState
 from .metrics import Metrics
 
 MAX_BODY = 64 * 1024
+
+
+def _escaped(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Each secret and its JSON-escaped form: how it would appear in a body."""
+    return tuple({m for s in secrets for m in (s, json.dumps(s, ensure_ascii=False)[1:-1])})
 
 
 @dataclass(eq=False, slots=True)
@@ -40,7 +45,8 @@ class ApiState:
     stopping: bool = False
 
     def dumps(self, data: Any) -> str:
-        return mask_text(json.dumps(data, ensure_ascii=False), self.masks)
+        return mask_text(json.dumps(data, ensure_ascii=False),
+                         (*self.masks, *_escaped(registered_secrets())))
 
 
 STATE = web.AppKey("spotify_to_plex_state", ApiState)

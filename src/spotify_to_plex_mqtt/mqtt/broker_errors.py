@@ -9,6 +9,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.client import MQTT_ERR_CONN_LOST, MQTT_ERR_NO_CONN
 
 from ..errors import Error
+from ..secret import mask_text
 from ..settings.config import MqttSettings
 from .refusals import Refused
 
@@ -35,7 +36,7 @@ def describe(exc: BaseException, settings: MqttSettings) -> str:
     where = f"{url.host}:{url.port}" if url else "the broker"
     text = str(exc)
     if settings.password:
-        text = text.replace(settings.password.reveal(), "********")
+        text = mask_text(text, (settings.password.reveal(),))
     lowered = text.lower()
     # CONNACK codes 4/5 (3.1.1) mean bad credentials; paho's own error codes 4/7 on other
     # calls mean the connection is gone (MQTT_ERR_NO_CONN, MQTT_ERR_CONN_LOST).

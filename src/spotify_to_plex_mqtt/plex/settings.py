@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.problems import FileMissing, FileProblem
-from ..secret import Secret
+from ..secret import Secret, register_secret
 from ..settings.jsonfile import read_json_file
 from ..settings.values import parse_bool
 from .errors import PlexConfigError
@@ -117,6 +117,8 @@ def load_plex_settings(settings_dir: Path, env: Mapping[str, str]) -> PlexSettin
         raise PlexConfigError("PLEX_TOKEN", f"{url_source} is set but no Plex token. Set "
                                             "PLEX_TOKEN=<your Plex token>, or sign in to Plex "
                                             "in Spotify-to-Plex")
+    # A token from plex.json was not known when logging started: mask it from now on.
+    register_secret(token)
     return PlexSettings(
         url=_check_url(url, url_source, token), token=Secret(token),
         server_id=(data.get("id") or "").strip(), verify_tls=verify_tls,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..core.discovery import TOPIC_PREFIX
-from ..secret import Secret
+from ..secret import MASK, Secret
 from .broker_url import EXAMPLE as URL_EXAMPLE
 from .broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
 from .cafile import EXAMPLE as CA_EXAMPLE
@@ -89,7 +89,7 @@ class Settings:
             "mqtt": {
                 "broker": mqtt.url.display if mqtt.url else None,
                 "username": mqtt.username,
-                "password": "********" if mqtt.password else None,
+                "password": MASK if mqtt.password else None,
                 "topic_prefix": mqtt.topic_prefix,
                 "discovery_prefix": mqtt.discovery_prefix,
                 "ca_file": str(mqtt.ca_file) if mqtt.ca_file else None,
@@ -112,7 +112,7 @@ class Settings:
                 "enabled": self.http.enabled,
                 "host": self.http.host,
                 "port": self.http.port,
-                "token": "********" if self.http.token else None,
+                "token": MASK if self.http.token else None,
                 "allow_unauthenticated": self.http.allow_unauthenticated,
             },
         }
