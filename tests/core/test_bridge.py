@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from plans import apply_plan
 from spotify_to_plex_mqtt.core.bridge import bridge_configs, bridge_state
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.core.entities import resolve
 from spotify_to_plex_mqtt.core.library import Library, SavedItem
 from spotify_to_plex_mqtt.core.plan import desired_state, plan_sync
-from spotify_to_plex_mqtt.core.reconcile import apply_plan, reconcile
+from spotify_to_plex_mqtt.core.reconcile import reconcile
 from spotify_to_plex_mqtt.core.snapshot import FileState, Snapshot
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -7,11 +7,12 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plans import apply_plan
 from spotify_to_plex_mqtt.core.discovery import Topics, render
 from spotify_to_plex_mqtt.core.entities import resolve
 from spotify_to_plex_mqtt.core.library import FileKind, Library, SavedItem
 from spotify_to_plex_mqtt.core.plan import desired_state, plan_sync
-from spotify_to_plex_mqtt.core.reconcile import Plan, apply_plan, reconcile
+from spotify_to_plex_mqtt.core.reconcile import Plan, reconcile
 from spotify_to_plex_mqtt.core.snapshot import FileState, Snapshot
 
 S1, S2, S3 = "p/items/a", "p/items/b", "p/items/c"

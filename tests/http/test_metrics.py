@@ -12,9 +12,9 @@ from spotify_to_plex_mqtt.core.result import SyncResult
 from spotify_to_plex_mqtt.engine.events import (
     Connected,
     Disconnected,
-    EntityChanged,
     EventBus,
     FileError,
+    HomeAssistantOnline,
     Stopped,
     SyncFailed,
     SyncFinished,
@@ -68,7 +68,7 @@ def test_events_update_the_metrics() -> None:
     bus.emit(SyncFailed(2, ("timer",), "timed out", 1, 30.0, at=102.5))
     bus.emit(FileError("playlists.json", "not JSON"))
     bus.emit(FileError("playlists.json", "still not JSON"))
-    bus.emit(EntityChanged("added", "t"))  # not measured, and not an error
+    bus.emit(HomeAssistantOnline("homeassistant/status"))  # not measured, and not an error
     values = samples(metrics)
     assert values[("spotify_to_plex_broker_connected", ())] == 1
     assert values[("spotify_to_plex_syncs_total",

@@ -33,6 +33,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from plans import apply_plan
 from reliability_support import scaled
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.core.entities import resolve
@@ -50,7 +51,7 @@ from spotify_to_plex_mqtt.core.library import (
 )
 from spotify_to_plex_mqtt.core.plan import desired_state
 from spotify_to_plex_mqtt.core.problems import FileProblem
-from spotify_to_plex_mqtt.core.reconcile import apply_plan, reconcile
+from spotify_to_plex_mqtt.core.reconcile import reconcile
 from spotify_to_plex_mqtt.inputs.library_files import read_json
 from spotify_to_plex_mqtt.settings.broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
 from spotify_to_plex_mqtt.settings.config import Settings, load_settings

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from mosquitto import Mosquitto
+from plans import apply_plan
 from reliability_support import (
     CATEGORIES,
     broker_state,
@@ -43,7 +44,6 @@ from reliability_support import (
 from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.core.library import SAVED_ITEMS
 from spotify_to_plex_mqtt.core.plan import plan_sync
-from spotify_to_plex_mqtt.core.reconcile import apply_plan
 from spotify_to_plex_mqtt.engine.sync import run_sync
 from spotify_to_plex_mqtt.inputs.source import LibrarySource
 from spotify_to_plex_mqtt.mqtt.session import BrokerSession

@@ -51,13 +51,3 @@ def reconcile(desired: Retained, actual: Retained, *, allow_removal: bool = True
     if not allow_removal:
         return Plan(publish=tuple(publish), unchanged=unchanged, withheld=tuple(gone))
     return Plan(publish=tuple(publish), clear=tuple(gone), unchanged=unchanged)
-
-
-def apply_plan(actual: Retained, plan: Plan) -> dict[str, bytes]:
-    """The retained state a broker holds after `plan` is carried out on `actual`."""
-    result = dict(actual)
-    for topic, payload in plan.publish:
-        result[topic] = payload
-    for topic in plan.clear:
-        result.pop(topic, None)
-    return result

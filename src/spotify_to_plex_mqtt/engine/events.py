@@ -97,12 +97,6 @@ class FileRecovered(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class EntityChanged(Event):
-    change: str  # "added", "changed" or "removed"
-    topic: str
-
-
-@dataclass(frozen=True, slots=True)
 class HomeAssistantOnline(Event):
     """Home Assistant's birth message (`online` on its status topic) arrived."""
 
@@ -125,7 +119,7 @@ _KINDS: dict[type[Event], str] = {
     Started: "started", Connected: "connected", Disconnected: "disconnected",
     SyncStarted: "sync_started", SyncFinished: "sync_finished", SyncFailed: "sync_failed",
     FileChanged: "file_changed", FileError: "file_error", FileRecovered: "file_recovered",
-    EntityChanged: "entity_changed", HomeAssistantOnline: "homeassistant_online",
+    HomeAssistantOnline: "homeassistant_online",
     Availability: "availability",
     Stopped: "stopped",
 }
