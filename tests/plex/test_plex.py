@@ -15,15 +15,19 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from plex_standin import PlexStandIn
 from spotify_to_plex_mqtt.core.entities import Entity, Resolution
+from spotify_to_plex_mqtt.http.metrics import Metrics
 from spotify_to_plex_mqtt.plex.artwork import ArtworkCache
 from spotify_to_plex_mqtt.plex.client import PlexClient
 from spotify_to_plex_mqtt.plex.enricher import PlexLink
 from spotify_to_plex_mqtt.plex.errors import PlexAuthError, PlexConfigError, PlexUnavailable
 from spotify_to_plex_mqtt.plex.settings import PlexSettings, load_plex_settings
 from spotify_to_plex_mqtt.secret import MASK, RedactingFilter, Secret
+from spotify_to_plex_mqtt.service.service import Service
+from spotify_to_plex_mqtt.settings.config import load_settings
 
 TOKEN = "tok-3f9a1c77e2"
 ALBUMS = {"1": "/library/metadata/1/thumb/111", "2": "/library/metadata/2/thumb/222"}
@@ -481,3 +485,40 @@ def test_a_token_only_plex_json_holds_is_masked_in_the_logs_once_read(tmp_path: 
     assert settings is not None
     assert settings.token.reveal() == token
     assert logged(f"401 for X-Plex-Token={token}") == f"Plex answered: 401 for X-Plex-Token={MASK}"
+
+
+async def test_every_request_is_told_with_its_latency_and_outcome(plex: PlexStandIn) -> None:
+    seen: list[tuple[float, str]] = []
+    async with PlexClient(settings_for(plex), timeout=2.0, backoff_base=0.01,
+                          on_request=lambda seconds, outcome: seen.append((seconds, outcome))
+                          ) as client:
+        plex.fail_next(1, status=503)
+        assert await client.metadata(["1"]) == {"1": ALBUMS["1"]}
+        assert await client.image("/no/such/thumb") is None
+    assert [outcome for _, outcome in seen] == ["server_error", "ok", "not_found"]
+    assert all(seconds >= 0 for seconds, _ in seen)
+    assert client.requests == 3
+
+
+async def test_the_service_metrics_count_what_the_plex_link_asks(
+        plex: PlexStandIn, tmp_path: Path) -> None:
+    metrics = Metrics()
+    link = PlexLink(tmp_path, {"PLEX_URL": plex.url, "PLEX_TOKEN": TOKEN},
+                    on_request=metrics.record_plex_request)
+    entity = Entity("id-1", "slug1", "Album 1", "Jazz", "spotify-album", "album", "1")
+    try:
+        await link.enrich(Resolution((entity,), ()))
+    finally:
+        await link.aclose()
+    text = metrics.render().decode()
+    asked = [s for family in text_string_to_metric_families(text) for s in family.samples
+             if s.name == "spotify_to_plex_plex_requests_total"]
+    assert asked
+    assert sum(s.value for s in asked) == len(plex.log) > 0
+
+
+def test_the_service_feeds_its_plex_requests_to_its_metrics(tmp_path: Path) -> None:
+    settings = load_settings(["--settings-dir", str(tmp_path)],
+                             {"MQTT_BROKER_URL": "mqtt://broker.lan:1883"})
+    service = Service(settings)
+    assert service.plex._on_request == service.metrics.record_plex_request

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -53,15 +53,32 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# Told of every HTTP request to Plex: its latency and a small fixed word for its outcome
+# (never a URL or a message: a bounded, secret-free metric label).
+RequestObserver = Callable[[float, str], None]
+
+
+def _outcome(status: int) -> str:
+    if status in (401, 403):
+        return "auth"
+    if status in (404, 410):
+        return "not_found"
+    if status >= 500:
+        return "server_error"
+    return "ok" if status < 400 else "error"
+
+
 class PlexClient:
     """Batched, bounded, retrying reads from one Plex server; no I/O until first use.
 
     `requests` counts HTTP attempts; `request_seconds` sums their latency and `latencies`
-    keeps the most recent ones, for metrics.
+    keeps the most recent ones; `on_request` (the Prometheus metrics in the service) is told
+    of each one.
     """
 
     def __init__(self, settings: PlexSettings, *, timeout: float = 10.0, batch_size: int = 100,
-                 concurrency: int = 4, retries: int = 2, backoff_base: float = 0.2) -> None:
+                 concurrency: int = 4, retries: int = 2, backoff_base: float = 0.2,
+                 on_request: RequestObserver | None = None) -> None:
         if timeout <= 0 or batch_size < 1 or concurrency < 1 or retries < 0 or backoff_base < 0:
             raise ValueError("timeout > 0, batch_size >= 1, concurrency >= 1, retries >= 0")
         self.settings = settings
@@ -73,6 +90,7 @@ class PlexClient:
         self.requests = 0
         self.request_seconds = 0.0
         self.latencies: deque[float] = deque(maxlen=1000)
+        self.on_request = on_request
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
 
@@ -104,16 +122,25 @@ class PlexClient:
     async def _attempt(self, path: str) -> tuple[int, bytes]:
         session, slots = self._open()
         async with slots:
-            self.requests += 1
             started = time.perf_counter()
+            outcome = "unreachable"
             try:
                 # No redirects: a redirect to another host would carry the token header along.
                 async with session.get(self.settings.url + path, allow_redirects=False) as resp:
+                    outcome = _outcome(resp.status)
                     return resp.status, await resp.read()
+            except TimeoutError:
+                outcome = "timeout"
+                raise
             finally:
-                elapsed = time.perf_counter() - started
-                self.request_seconds += elapsed
-                self.latencies.append(elapsed)
+                self._observe(time.perf_counter() - started, outcome)
+
+    def _observe(self, elapsed: float, outcome: str) -> None:
+        self.requests += 1
+        self.request_seconds += elapsed
+        self.latencies.append(elapsed)
+        if self.on_request is not None:
+            self.on_request(elapsed, outcome)
 
     async def _get(self, path: str) -> Any | None:
         """Parsed JSON of `GET path`, None on 404; retries timeouts, connection errors, 5xx."""
@@ -231,17 +258,23 @@ class PlexClient:
         session, slots = self._open()
         where = f"Plex at {self.settings.address}"
         async with slots:
-            self.requests += 1
+            started = time.perf_counter()
+            outcome = "unreachable"
             try:
                 async with session.get(self.settings.url + path, allow_redirects=False,
                                        headers={"Accept": "image/*"}) as resp:
+                    outcome = _outcome(resp.status)
                     if resp.status in (404, 410):
                         return None
                     if resp.status != 200:
                         raise PlexError(f"{where} answered HTTP {resp.status} for artwork")
                     body = await resp.content.read(limit + 1)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if isinstance(exc, TimeoutError):
+                    outcome = "timeout"
                 raise PlexUnavailable(f"{where} cannot be reached ({_reason(exc)})") from None
+            finally:
+                self._observe(time.perf_counter() - started, outcome)
         if len(body) > limit:
             raise PlexError(f"{where} answered an image larger than {limit} bytes")
         return body

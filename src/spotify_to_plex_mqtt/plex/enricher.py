@@ -9,7 +9,7 @@ from pathlib import Path
 from ..core.entities import Entity, Resolution
 from ..core.input_report import FIRST
 from .artwork import ArtworkCache, ArtworkResult
-from .client import PlexClient
+from .client import PlexClient, RequestObserver
 from .errors import PlexConfigError
 from .settings import PlexSettings, load_plex_settings
 
@@ -23,8 +23,10 @@ class PlexLink:
     a broken file must not blank every thumb); the error is logged once per change.
     """
 
-    def __init__(self, settings_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, settings_dir: Path, env: Mapping[str, str], *,
+                 on_request: RequestObserver | None = None) -> None:
         self._settings_dir = settings_dir
+        self._on_request = on_request
         self._env = dict(env)
         self._settings: PlexSettings | None = None
         self._client: PlexClient | None = None
@@ -66,7 +68,8 @@ class PlexLink:
             return
         await self.aclose()
         self._settings = settings
-        self._client = PlexClient(settings) if settings is not None else None
+        self._client = PlexClient(settings, on_request=self._on_request) \
+            if settings is not None else None
 
     async def enrich(self, resolution: Resolution, *, refresh: bool = True) -> Resolution:
         """Entities with thumbs and playable `plex_uri`; Plex trouble never drops one.

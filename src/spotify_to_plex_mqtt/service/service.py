@@ -78,7 +78,8 @@ class Service:
         self.scheduler = Scheduler(debounce=settings.debounce, min_gap=settings.min_gap)
         self.source = LibrarySource(settings.settings_dir)
         self.watcher = DirectoryWatcher(settings.settings_dir, self._on_files, poll=settings.poll)
-        self.plex = PlexLink(settings.settings_dir, os.environ)
+        self.plex = PlexLink(settings.settings_dir, os.environ,
+                             on_request=self.metrics.record_plex_request)
         self.http = HttpServer.for_settings(
             settings.http, self, self.metrics,
             lambda: {"configured": self.plex.configured, "error": self.plex.error})
