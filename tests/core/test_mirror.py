@@ -13,8 +13,9 @@ import pytest
 from library_files import SettingsDir, varied_library
 from mosquitto import Mosquitto, retained
 from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt.core.discovery import UNCHANGED, Topics
+from spotify_to_plex_mqtt.core.discovery import Topics
 from spotify_to_plex_mqtt.core.mirror import STALE, Mirror
+from spotify_to_plex_mqtt.core.reconcile import UNCHANGED
 from spotify_to_plex_mqtt.core.result import SyncResult
 from spotify_to_plex_mqtt.engine.sync import run_sync
 from spotify_to_plex_mqtt.inputs.source import LibrarySource

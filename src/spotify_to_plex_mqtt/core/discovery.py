@@ -7,11 +7,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from .. import __version__
 from . import ownership
 from .entities import Entity, short_hash, slugify
+from .reconcile import UNCHANGED, Payload
 
 PROJECT_URL = "https://github.com/spotify-to-plex-mqtt/spotify-to-plex-mqtt"
 DEFAULT_PREFIX = "spotify-to-plex"
@@ -155,10 +156,6 @@ class Topics:
         return ownership.is_ours(self, topic, payload)
 
 
-# Stands for "as the broker already holds it" (see `mirror`); never published.
-UNCHANGED = b"\x00unchanged"
-
-
 def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -258,16 +255,29 @@ def categories_config(topics: Topics) -> dict[str, Any]:
     }
 
 
+@overload
 def render(topics: Topics, entities: Iterable[Entity],
            extra_categories: Mapping[str, int] | None = None, *,
-           unchanged: Callable[[Entity, str, str], bool] | None = None) -> dict[str, bytes]:
+           unchanged: None = None) -> dict[str, bytes]: ...
+
+
+@overload
+def render(topics: Topics, entities: Iterable[Entity],
+           extra_categories: Mapping[str, int] | None = None, *,
+           unchanged: Callable[[Entity, str, str], bool]) -> dict[str, Payload]: ...
+
+
+def render(topics: Topics, entities: Iterable[Entity],
+           extra_categories: Mapping[str, int] | None = None, *,
+           unchanged: Callable[[Entity, str, str], bool] | None = None
+           ) -> dict[str, bytes] | dict[str, Payload]:
     """The desired retained messages for `entities`: one state and one config each, plus the
     categories sensor. `extra_categories` counts items kept on the broker but not rendered.
 
     Entities for which `unchanged(entity, state_topic, config_topic)` holds get `UNCHANGED`
     instead of their payloads.
     """
-    desired: dict[str, bytes] = {}
+    desired: dict[str, Payload] = {}
     counts: Counter[str] = Counter(extra_categories or {})
     for entity in entities:
         state_topic, config_topic = topics.item_topics(entity.slug)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Mapping
 
-from .discovery import UNCHANGED
+from .reconcile import UNCHANGED, Payload, Unchanged
 
 # Never one of our payloads (they are JSON or plain words): compares unequal to all of them.
 STALE = b"\x00stale"
@@ -56,18 +56,18 @@ class Mirror:
         if self._whole(topic):
             self._payloads[topic] = payload
 
-    def actual_for(self, desired: Mapping[str, bytes]) -> dict[str, bytes]:
+    def actual_for(self, desired: Mapping[str, Payload]) -> dict[str, Payload]:
         """A stand-in for the broker's messages that compares with `desired` as they would:
         the desired payload where the digest matches (or `UNCHANGED` where desired says so),
         else a payload equal to none."""
-        actual: dict[str, bytes] = {}
+        actual: dict[str, Payload] = {}
         for topic, digest in self._digests.items():
             whole = self._payloads.get(topic)
             if whole is not None:
                 actual[topic] = whole
                 continue
             payload = desired.get(topic)
-            if payload is UNCHANGED:
+            if isinstance(payload, Unchanged):
                 actual[topic] = UNCHANGED
             else:
                 actual[topic] = payload if payload is not None and _digest(payload) == digest \

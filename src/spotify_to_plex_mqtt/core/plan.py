@@ -7,22 +7,23 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import overload
 
 from .bridge import bridge_configs, bridge_state
 from .discovery import Topics, render
 from .entities import Resolution, resolve
-from .reconcile import Plan, reconcile
+from .reconcile import Payload, Plan, reconcile
 from .snapshot import Snapshot
 
 
 def _kept_categories(topics: Topics, resolution: Resolution,
-                     actual: Mapping[str, bytes]) -> Counter[str]:
+                     actual: Mapping[str, Payload]) -> Counter[str]:
     """Categories of item states that stay on the broker although not rendered this time."""
     counts: Counter[str] = Counter()
     prefix = topics.item_state("")
     rendered = {topics.item_state(e.slug) for e in resolution.entities}
     for topic, payload in actual.items():
-        if topic.startswith(prefix) and topic not in rendered:
+        if topic.startswith(prefix) and topic not in rendered and isinstance(payload, bytes):
             try:
                 category = json.loads(payload).get("category")
             except (ValueError, AttributeError):
@@ -32,10 +33,23 @@ def _kept_categories(topics: Topics, resolution: Resolution,
     return counts
 
 
-def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, bytes],
+@overload
+def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, Payload],
+                  allow_removal: bool, *, problems: tuple[str, ...] = (),
+                  bridge: bool = True, rendered: None = None) -> dict[str, bytes]: ...
+
+
+@overload
+def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, Payload],
                   allow_removal: bool, *, problems: tuple[str, ...] = (),
                   bridge: bool = True,
-                  rendered: dict[str, bytes] | None = None) -> dict[str, bytes]:
+                  rendered: Mapping[str, Payload]) -> dict[str, Payload]: ...
+
+
+def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, Payload],
+                  allow_removal: bool, *, problems: tuple[str, ...] = (),
+                  bridge: bool = True, rendered: Mapping[str, Payload] | None = None
+                  ) -> dict[str, bytes] | dict[str, Payload]:
     """Render the entities; when removal is withheld, count kept items in the categories.
 
     With `bridge`, add the bridge entities; their timestamp moves only if the rest changed.
@@ -43,8 +57,9 @@ def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, b
     """
     # Withheld removals stay sensors in HA: count them in before rendering, once.
     kept = Counter() if allow_removal else _kept_categories(topics, resolution, actual)
-    desired = rendered if allow_removal and rendered is not None else \
-        render(topics, resolution.entities, kept)
+    # A copy of `rendered`: the caller's dict stays as it was (the bridge is added here).
+    desired: dict[str, Payload] = dict(rendered) if allow_removal and rendered is not None \
+        else dict(render(topics, resolution.entities, kept))
     if bridge:
         desired.update(bridge_configs(topics))
         changed = any(actual.get(t) != p for t, p in desired.items()) or (allow_removal and any(
@@ -52,8 +67,12 @@ def desired_state(topics: Topics, resolution: Resolution, actual: Mapping[str, b
         # Items kept on the broker while their removal is withheld are still sensors in HA.
         desired[topics.bridge_state] = bridge_state(
             len(resolution.entities) + sum(kept.values()), problems, changed=changed,
-            previous=actual.get(topics.bridge_state))
+            previous=_bytes(actual.get(topics.bridge_state)))
     return desired
+
+
+def _bytes(payload: Payload | None) -> bytes | None:
+    return payload if isinstance(payload, bytes) else None
 
 
 def explain_skips(resolution: Resolution, snapshot: Snapshot) -> Resolution:
@@ -80,9 +99,9 @@ def expected_topics(topics: Topics, slugs: Iterable[str]) -> list[str]:
     return [*expected, *bridge_configs(topics), topics.bridge_state]
 
 
-def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, bytes],
+def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, Payload],
               resolution: Resolution | None = None, *, bridge: bool = True,
-              rendered: dict[str, bytes] | None = None) -> tuple[Resolution, Plan]:
+              rendered: Mapping[str, Payload] | None = None) -> tuple[Resolution, Plan]:
     """The pure part of a sync: entities and the plan against `actual`."""
     resolution = explain_skips(resolution or resolve(snapshot.library), snapshot)
     allow_removal = snapshot.complete

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 Retained = Mapping[str, bytes]
+
+
+class Unchanged:
+    """Stands for "as the broker already holds it" (see `mirror`): a payload that is never
+    published, and by its type never can be (`Plan.publish` holds bytes only)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Final = Unchanged()
+# A desired (or mirrored) payload: bytes to publish, or `UNCHANGED`.
+Payload = bytes | Unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +51,15 @@ def _is_config(topic: str) -> bool:
     return topic.endswith("/config")
 
 
-def reconcile(desired: Retained, actual: Retained, *, allow_removal: bool = True) -> Plan:
+def reconcile(desired: Mapping[str, Payload], actual: Mapping[str, Payload], *,
+              allow_removal: bool = True) -> Plan:
     """Compare desired and actual retained messages (both only ours) and plan the difference.
 
     With `allow_removal=False` (an input could not be read) nothing is cleared; the topics
     that would have been cleared are reported as `withheld`.
     """
-    publish = [(t, p) for t, p in desired.items() if actual.get(t) != p]
+    publish = [(t, p) for t, p in desired.items()
+               if not isinstance(p, Unchanged) and actual.get(t) != p]
     # State topics first: when Home Assistant sees a new config it subscribes and at once gets
     # the retained state, instead of showing "unknown" until the next publish.
     publish.sort(key=lambda tp: (_is_config(tp[0]), tp[0]))

@@ -9,12 +9,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from ..core.bridge import bridge_configs
-from ..core.discovery import UNCHANGED, Topics, render
+from ..core.discovery import Topics, render
 from ..core.entities import Entity, Resolution, resolve
 from ..core.keepart import keep_retained_artwork
 from ..core.library import Library
 from ..core.mirror import Mirror
 from ..core.plan import expected_topics, plan_sync
+from ..core.reconcile import Payload
 from ..core.result import SyncResult
 from ..core.snapshot import Snapshot
 from ..mqtt.retained import Retained
@@ -49,7 +50,7 @@ async def _enrich_fresh(plex: PlexLink, resolution: Resolution,
 
 async def _compare_with_mirror(topics: Topics, mirror: Mirror, library: Library,
                                plex: PlexLink | None
-                               ) -> tuple[Resolution, dict[str, bytes], dict[str, bytes]]:
+                               ) -> tuple[Resolution, dict[str, Payload], dict[str, Payload]]:
     """Resolve, enrich and render only what changed, and stand the mirror in for the broker.
 
     An item whose data is as last time is the entity rendered then, artwork included,
@@ -126,25 +127,25 @@ async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
     started = time.monotonic()
     warnings = list(snapshot.warnings)
     mirror = session.mirror if trust_mirror and snapshot.complete else None
-    rendered: dict[str, bytes] | None = None
+    rendered: dict[str, Payload] | None = None
+    actual: Mapping[str, Payload]
     if mirror is not None:
         resolution, actual, rendered = await _compare_with_mirror(
             topics, mirror, snapshot.library, plex)
     else:
-        resolution, actual, cut_short = await _read_broker(session, topics, snapshot, plex,
-                                                           earlier_topics)
+        resolution, found, cut_short = await _read_broker(session, topics, snapshot, plex,
+                                                          earlier_topics)
+        actual = found
         if cut_short:
             warnings.append(_CUT_SHORT)
         if keep_mirror:
-            mirror = Mirror(whole=lambda t: t == topics.bridge_state).load(actual.items())
+            mirror = Mirror(whole=lambda t: t == topics.bridge_state).load(found.items())
     resolution, plan = plan_sync(topics, snapshot, actual, resolution, bridge=bridge,
                                  rendered=rendered)
     log.debug("plan: %d to publish, %d to clear, %d unchanged, %d withheld",
               len(plan.publish), len(plan.clear), plan.unchanged, len(plan.withheld))
     # Until every publish is acknowledged the broker's state is not known: no mirror.
     session.mirror = None
-    if any(payload is UNCHANGED for _, payload in plan.publish):
-        raise RuntimeError("a placeholder payload reached the plan")  # never publish it
     acked = await session.publish_many(plan.messages,
                                        on_ack=mirror.record if mirror is not None else None)
     if mirror is not None:
