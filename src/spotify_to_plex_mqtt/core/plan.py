@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import overload
 
 from .bridge import bridge_configs, bridge_state
@@ -99,12 +99,30 @@ def expected_topics(topics: Topics, slugs: Iterable[str]) -> list[str]:
     return [*expected, *bridge_configs(topics), topics.bridge_state]
 
 
-def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, Payload],
-              resolution: Resolution | None = None, *, bridge: bool = True,
-              rendered: Mapping[str, Payload] | None = None) -> tuple[Resolution, Plan]:
-    """The pure part of a sync: entities and the plan against `actual`."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A sync worked out, before anything is sent: the entities (skips explained), the
+    desired retained state, and the plan against what the broker holds."""
+
+    resolution: Resolution
+    desired: Mapping[str, Payload]
+    plan: Plan
+
+
+def prepare(topics: Topics, snapshot: Snapshot, actual: Mapping[str, Payload],
+            resolution: Resolution | None = None, *, bridge: bool = True,
+            rendered: Mapping[str, Payload] | None = None) -> Prepared:
+    """The pure part of a sync, shared by the sync itself and the dry run."""
     resolution = explain_skips(resolution or resolve(snapshot.library), snapshot)
     allow_removal = snapshot.complete
     desired = desired_state(topics, resolution, actual, allow_removal,
                             problems=snapshot.errors, bridge=bridge, rendered=rendered)
-    return resolution, reconcile(desired, actual, allow_removal=allow_removal)
+    return Prepared(resolution, desired, reconcile(desired, actual, allow_removal=allow_removal))
+
+
+def plan_sync(topics: Topics, snapshot: Snapshot, actual: Mapping[str, Payload],
+              resolution: Resolution | None = None, *, bridge: bool = True,
+              rendered: Mapping[str, Payload] | None = None) -> tuple[Resolution, Plan]:
+    """`prepare()`'s entities and plan."""
+    prepared = prepare(topics, snapshot, actual, resolution, bridge=bridge, rendered=rendered)
+    return prepared.resolution, prepared.plan

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..core.discovery import Topics
 from ..core.entities import resolve
 from ..core.input_report import log_details
-from ..core.plan import desired_state, plan_sync
+from ..core.plan import prepare
 from ..core.result import SyncResult
 from ..engine.sync import read_ours, run_sync
 from ..inputs.ledger import ledger_topics, read_ledger, write_ledger
@@ -87,8 +87,8 @@ async def dry_run(settings: Settings) -> int:
         resolution = await plex.enrich(resolve(snapshot.library))
     finally:
         await plex.aclose()
-    resolution, plan = plan_sync(topics, snapshot, actual, resolution,
-                                 bridge=settings.bridge_entities)
+    prepared = prepare(topics, snapshot, actual, resolution, bridge=settings.bridge_entities)
+    resolution, plan = prepared.resolution, prepared.plan
     if settings.mqtt.url is not None:
         would_remove = list(plan.clear or plan.withheld)
     else:
@@ -99,10 +99,10 @@ async def dry_run(settings: Settings) -> int:
                         published=0, removed=0, errors=snapshot.errors,
                         warnings=snapshot.warnings)
     _log_inputs(result, settings.settings_dir)
-    desired = desired_state(topics, resolution, actual, snapshot.complete,
-                            problems=snapshot.errors, bridge=settings.bridge_entities)
     print(summary(result, dry_run=True))
     try:
+        # No mirror here, so no payload is `UNCHANGED`: all are bytes.
+        desired = {t: p for t, p in prepared.desired.items() if isinstance(p, bytes)}
         path = write_manifest(settings, topics, result, desired, would_remove)
     except OSError as exc:
         log.error("cannot write the dry-run manifest into %s (%s): check --settings-dir",
