@@ -16,6 +16,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from .. import __version__
+from ..core.entity_row import entity_row
 from ..core.input_report import malformed_by_file
 from ..core.library import FILES
 from ..engine.events import Status, SyncFinished
@@ -155,12 +156,7 @@ async def _entities(request: web.Request) -> web.Response:
     for e in result.entities if result is not None else ():
         if wanted is not None and e.category.casefold() != wanted.casefold():
             continue
-        object_id = topics.item_object_id(e.slug)
-        rows.append({
-            "id": e.id, "name": e.name, "category": e.category, "type": e.type,
-            "media_content_id": e.media_content_id, "entity_id": topics.item_entity_id(e.slug),
-            "state_topic": topics.item_state(e.slug), "config_topic": topics.config(object_id),
-        })
+        rows.append({**entity_row(topics, e), "media_content_id": e.media_content_id})
     return reply(state, {"synced": result is not None, "count": len(rows), "entities": rows})
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.discovery import Topics
+from ..core.entity_row import entity_row
 from ..core.input_report import malformed_lines, skipped_by_reason
 from ..core.result import SyncResult
 from ..inputs.atomic import write_json_atomic
@@ -67,15 +68,11 @@ def write_manifest(settings: Settings, topics: Topics, result: SyncResult,
     """Write the dry-run manifest: config without secrets, entities, topics and payloads."""
     entities = []
     for e in result.entities:
-        state_topic = topics.item_state(e.slug)
-        config_topic = topics.config(topics.item_object_id(e.slug))
-        entities.append({
-            "id": e.id, "name": e.name, "category": e.category, "type": e.type,
-            "entity_id": topics.item_entity_id(e.slug),
-            "state_topic": state_topic, "config_topic": config_topic,
-            "state": _decode(desired[state_topic]) if state_topic in desired else None,
-            "config": _decode(desired[config_topic]) if config_topic in desired else None,
-        })
+        row: dict[str, Any] = entity_row(topics, e)
+        state_topic, config_topic = row["state_topic"], row["config_topic"]
+        row["state"] = _decode(desired[state_topic]) if state_topic in desired else None
+        row["config"] = _decode(desired[config_topic]) if config_topic in desired else None
+        entities.append(row)
     by_type = result.by_type
     manifest = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
