@@ -37,10 +37,11 @@ from mosquitto import Mosquitto, publish_retained, retained
 from spotify_to_plex_mqtt.core.bridge import bridge_configs
 from spotify_to_plex_mqtt.core.discovery import Topics, render
 from spotify_to_plex_mqtt.core.entities import Entity, resolve
+from spotify_to_plex_mqtt.core.ledger import LedgerEntry
 from spotify_to_plex_mqtt.core.library import LEDGER
 from spotify_to_plex_mqtt.core.result import SyncResult
 from spotify_to_plex_mqtt.engine.sync import run_sync
-from spotify_to_plex_mqtt.inputs.ledger import LedgerEntry, read_ledger
+from spotify_to_plex_mqtt.inputs.ledger import read_ledger
 from spotify_to_plex_mqtt.inputs.source import LibrarySource
 from spotify_to_plex_mqtt.modes.oneshot import one_shot
 from spotify_to_plex_mqtt.mqtt import _paho as paho_hooks

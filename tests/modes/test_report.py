@@ -9,11 +9,12 @@ import pytest
 
 from spotify_to_plex_mqtt.core.discovery import Topics, render
 from spotify_to_plex_mqtt.core.entities import Skipped, resolve
+from spotify_to_plex_mqtt.core.ledger import LedgerEntry
 from spotify_to_plex_mqtt.core.library import LEDGER, Library, SavedItem
 from spotify_to_plex_mqtt.core.reconcile import Plan, reconcile
 from spotify_to_plex_mqtt.core.result import SyncResult
 from spotify_to_plex_mqtt.inputs.atomic import write_json_atomic
-from spotify_to_plex_mqtt.inputs.ledger import LedgerEntry, read_ledger, write_ledger
+from spotify_to_plex_mqtt.inputs.ledger import read_ledger, write_ledger
 from spotify_to_plex_mqtt.modes.report import MANIFEST, entity_table, summary, write_manifest
 from spotify_to_plex_mqtt.secret import MASK
 from spotify_to_plex_mqtt.settings.config import Settings, load_settings
