@@ -38,9 +38,8 @@ async def _enrich_fresh(plex: PlexLink, resolution: Resolution,
                         sources: Mapping[str, object]) -> Resolution:
     """Enrich the entities that are not as rendered last time, lack artwork, or whose
     artwork is due for its refresh; the others stay as they are."""
-    due = plex.cache.due
     fresh = tuple(e for e in resolution.entities if sources.get(e.slug) is not e
-                  or not (e.thumb and e.plex_server_id) or due(e.media_content_type, e.plex_key))
+                  or not (e.thumb and e.plex_server_id) or plex.artwork_due(e))
     if not fresh:
         return resolution
     enriched = {e.slug: e for e in (await plex.enrich_some(Resolution(fresh, ()))).entities}
@@ -83,8 +82,7 @@ def _keep_known_artwork(topics: Topics, resolution: Resolution, actual: Mapping[
     the broker holds: nothing in memory knows it yet (one-shot, service start)."""
     if not plex.configured and plex.error is None:
         return resolution  # no Plex at all: thumbs are meant to be empty
-    unknown = plex.last.missing if plex.last is not None else ()
-    return keep_retained_artwork(topics, resolution, actual, frozenset(unknown))
+    return keep_retained_artwork(topics, resolution, actual, plex.unknown_keys())
 
 
 _CUT_SHORT = (

@@ -48,6 +48,14 @@ class PlexLink:
         """The settings in use (the last good ones)."""
         return self._settings
 
+    def artwork_due(self, entity: Entity) -> bool:
+        """Whether enriching `entity` would ask Plex (new, or its artwork has expired)."""
+        return self.cache.due(entity.media_content_type, entity.plex_key)
+
+    def unknown_keys(self) -> frozenset[str]:
+        """The keys Plex did not know at the last enrichment."""
+        return frozenset(self.last.missing) if self.last is not None else frozenset()
+
     def client(self) -> PlexClient | None:
         return self._client
 
