@@ -43,7 +43,7 @@ class SyncLoop:
                 failures += 1
                 log.exception("sync #%d failed unexpectedly", batch.id)
                 self.service.bus.emit(SyncFailed(batch.id, batch.reasons,
-                                         f"unexpected error: {exc!r}", failures, None))
+                                                 f"unexpected error: {exc!r}", failures, None))
             finally:
                 self.service.scheduler.finished()
             # The sync's payloads are garbage now; without this the idle service keeps
