@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from ..core.bridge import bridge_configs
 from ..core.discovery import Topics, render
@@ -93,12 +93,14 @@ _CUT_SHORT = (
 
 
 async def _read_broker(session: BrokerSession, topics: Topics, snapshot: Snapshot,
-                       plex: PlexLink | None, earlier_topics: Iterable[str]
+                       plex: PlexLink | None,
+                       earlier_topics: Callable[[], Iterable[str]] | None
                        ) -> tuple[Resolution, dict[str, bytes], bool]:
     """Read what the broker holds of ours while Plex enriches the entities; also whether the
     read was cut short with no earlier topics to read by name."""
     resolution = resolve(snapshot.library)
-    before = await asyncio.to_thread(tuple, earlier_topics)  # may read the ledger
+    # In a thread: it reads the ledger.
+    before = await asyncio.to_thread(lambda: tuple(earlier_topics())) if earlier_topics else ()
     scan = read_ours(session, topics, (e.slug for e in resolution.entities), before)
     if plex is not None:
         read, resolution = await asyncio.gather(scan, plex.enrich(resolution))
@@ -110,14 +112,16 @@ async def _read_broker(session: BrokerSession, topics: Topics, snapshot: Snapsho
 
 async def run_sync(session: BrokerSession, topics: Topics, snapshot: Snapshot,
                    plex: PlexLink | None = None, *, bridge: bool = True,
-                   earlier_topics: Iterable[str] = (), keep_mirror: bool = False,
+                   earlier_topics: Callable[[], Iterable[str]] | None = None,
+                   keep_mirror: bool = False,
                    trust_mirror: bool = False) -> SyncResult:
     """Scan the broker, publish what differs, clear what is gone; QoS 1, counted on ack.
 
     Plex artwork is fetched while the broker is scanned; it only ever adds to entities.
-    `earlier_topics` may hold what earlier runs published (see `ledger.ledger_topics`): they
-    are read by name if the broker cuts the wildcard read short, so that removals are not
-    missed.
+    `earlier_topics()` gives what earlier runs published (`inputs.ledger.ledger_topics`); it
+    is called (in a thread: it reads the ledger) only when the broker is read, not when the
+    mirror stands in: those topics are read by name if the broker cuts the wildcard read
+    short, so that removals are not missed.
     With `keep_mirror`, the session keeps a mirror of what the broker holds afterwards; with
     `trust_mirror`, that mirror of an earlier sync on this connection stands in for the read,
     unless an input file cannot be read (withheld removals need the payloads).

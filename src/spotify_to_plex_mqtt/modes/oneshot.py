@@ -47,7 +47,7 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
             await Presence(topics, lambda _problem: None).claim(session, record=False)
             result = await run_sync(
                 session, topics, snapshot, plex, bridge=settings.bridge_entities,
-                earlier_topics=ledger_topics(settings.settings_dir, topics))
+                earlier_topics=lambda: ledger_topics(settings.settings_dir, topics))
             await session.set_status(True)
     except PrefixTaken as exc:
         log.error("%s", exc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..core.backoff import Backoff
@@ -50,14 +49,15 @@ class SyncLoop:
             # their pages (its high-water mark) until the next sync.
             settle_after_sync()
 
-    def _earlier_topics(self) -> Iterator[str]:
+    def _earlier_topics(self) -> list[str]:
         """Topics earlier runs may have left: the ledger's (rewritten only after a complete
         sync, so it still names what a sync with an unreadable file kept) and the last
-        sync's. Lazy: only a sync that reads the broker needs them."""
-        yield from ledger_topics(self.service.settings.settings_dir, self.service.topics)
+        sync's. Reads the ledger: `run_sync` calls it only when it reads the broker."""
+        found = ledger_topics(self.service.settings.settings_dir, self.service.topics)
         if self.last_result is not None:
             for entity in self.last_result.entities:
-                yield from self.service.topics.item_topics(entity.slug)
+                found += self.service.topics.item_topics(entity.slug)
+        return found
 
     async def _sync(self, batch: Batch, failures: int) -> int:
         """Run one sync for `batch`; returns the new count of consecutive failures."""
@@ -75,7 +75,7 @@ class SyncLoop:
                 raise BrokerError("not connected to the MQTT broker")
             result = await run_sync(session, self.service.topics, snapshot, self.service.plex,
                                     bridge=self.service.settings.bridge_entities,
-                                    earlier_topics=self._earlier_topics(),
+                                    earlier_topics=self._earlier_topics,
                                     keep_mirror=True, trust_mirror=batch.reasons == ("file",))
         except BrokerError as exc:
             failures += 1
