@@ -54,7 +54,7 @@ def run(settings: Settings) -> int:
 
         return _run(run_demo(settings))
     if settings.dry_run:
-        from .modes.oneshot import dry_run
+        from .modes.dry_run import dry_run
 
         return _run(dry_run(settings))
     if settings.one_shot:

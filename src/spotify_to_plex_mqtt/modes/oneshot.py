@@ -1,4 +1,4 @@
-"""The one-shot and dry-run modes: one sync, a summary, an exit code."""
+"""The one-shot mode: one sync, a summary, an exit code."""
 
 from __future__ import annotations
 
@@ -7,18 +7,16 @@ import os
 from pathlib import Path
 
 from ..core.discovery import Topics
-from ..core.entities import resolve
 from ..core.input_report import log_details
-from ..core.plan import prepare
 from ..core.result import SyncResult
-from ..engine.sync import read_ours, run_sync
-from ..inputs.ledger import ledger_topics, read_ledger, write_ledger
+from ..engine.sync import run_sync
+from ..inputs.ledger import ledger_topics, write_ledger
 from ..inputs.source import LibrarySource
 from ..mqtt.presence import PrefixTaken, Presence
 from ..mqtt.session import BrokerError, BrokerSession
 from ..plex.enricher import PlexLink
 from ..settings.config import Settings
-from .report import entity_table, summary, write_manifest
+from .report import entity_table, summary
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +25,7 @@ def topics_for(settings: Settings) -> Topics:
     return Topics(settings.mqtt.topic_prefix, settings.mqtt.discovery_prefix)
 
 
-def _log_inputs(result: SyncResult, settings_dir: Path) -> None:
+def log_inputs(result: SyncResult, settings_dir: Path) -> None:
     # The summary printed next groups them per reason and file; each one only at debug.
     log_details(result.skipped, result.warnings)
     if not result.entities and not result.errors:
@@ -57,7 +55,7 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
         return 1
     finally:
         await plex.aclose()
-    _log_inputs(result, settings.settings_dir)
+    log_inputs(result, settings.settings_dir)
     if result.ok:
         write_ledger(settings.settings_dir, result.entities, topics.node_id)
     print(summary(result))
@@ -66,47 +64,3 @@ async def one_shot(settings: Settings, *, show_table: bool = False) -> int:
     # The entities were published (Plex is enrichment), but a cron job or CI must notice a
     # broken plex.json or PLEX_URL: the error is already logged.
     return 0 if result.ok and plex.error is None else 1
-
-
-async def dry_run(settings: Settings) -> int:
-    """Publish nothing; compare with the broker when one is configured, else with the ledger."""
-    topics = topics_for(settings)
-    snapshot = LibrarySource(settings.settings_dir).read()
-    actual: dict[str, bytes] = {}
-    if settings.mqtt.url is not None:
-        try:
-            async with BrokerSession(settings.mqtt, read_only=True) as session:
-                slugs = [e.slug for e in resolve(snapshot.library).entities]
-                earlier = ledger_topics(settings.settings_dir, topics)
-                actual = (await read_ours(session, topics, slugs, earlier)).found
-        except BrokerError as exc:
-            log.error("%s", exc)
-            return 1
-    plex = PlexLink(settings.settings_dir, os.environ)
-    try:
-        resolution = await plex.enrich(resolve(snapshot.library))
-    finally:
-        await plex.aclose()
-    prepared = prepare(topics, snapshot, actual, resolution, bridge=settings.bridge_entities)
-    resolution, plan = prepared.resolution, prepared.plan
-    if settings.mqtt.url is not None:
-        would_remove = list(plan.clear or plan.withheld)
-    else:
-        wanted = {e.id for e in resolution.entities}
-        would_remove = [entry.entity_id or entry.id for entry in read_ledger(settings.settings_dir)
-                        if entry.id not in wanted]
-    result = SyncResult(entities=resolution.entities, skipped=resolution.skipped, plan=plan,
-                        published=0, removed=0, errors=snapshot.errors,
-                        warnings=snapshot.warnings)
-    _log_inputs(result, settings.settings_dir)
-    print(summary(result, dry_run=True))
-    try:
-        # No mirror here, so no payload is `UNCHANGED`: all are bytes.
-        desired = {t: p for t, p in prepared.desired.items() if isinstance(p, bytes)}
-        path = write_manifest(settings, topics, result, desired, would_remove)
-    except OSError as exc:
-        log.error("cannot write the dry-run manifest into %s (%s): check --settings-dir",
-                  settings.settings_dir, exc.strerror or exc)
-        return 1
-    print(f"dry run: nothing published; manifest written to {path}")
-    return 0 if result.ok else 1
