@@ -36,6 +36,11 @@ if [ -x "$venv/bin/python" ] && [ "$(cat "$marker" 2>/dev/null)" = "$want" ]; th
   exit 0
 fi
 
+if [ "${1:-}" = --check ]; then  # .ci/run asks first, to name every missing piece at once
+  find_python313 >/dev/null && exit 0
+  echo "no Python 3.13 for Home Assistant $HA_VERSION (python3.13 on PATH, or pyenv's 3.13)" >&2
+  exit 1
+fi
 python313="$(find_python313)" || {
   echo "home-assistant.sh: no Python 3.13 found (python3.13 on PATH, or pyenv's 3.13); install one, e.g. 'pyenv install 3.13'" >&2
   exit 1

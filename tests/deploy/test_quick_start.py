@@ -41,8 +41,8 @@ def quick_start_commands() -> dict[str, str]:
 
 def copy_checkout(target: Path) -> Path:
     """The checkout's tracked files (what a fresh clone has), nothing built or cached."""
-    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True,
-                            check=False)
+    listed = subprocess.run(["git", "-c", f"safe.directory={ROOT}", "-C", str(ROOT),
+                             "ls-files", "-z"], capture_output=True, check=False)
     if listed.returncode != 0:
         pytest.fail(f"cannot list the checkout's files with git: {listed.stderr!r}")
     for name in filter(None, listed.stdout.decode().split("\0")):
