@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the browser tests (tests/test_web_page*.py) need: Debian's Chromium, driven
+# Installs what the browser tests (tests/web/) need: Debian's Chromium, driven
 # by Playwright's Python package (a dev dependency; Playwright's own browser download is not
 # used). Idempotent: does nothing when Chromium is already there.
 set -euo pipefail

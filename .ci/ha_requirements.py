@@ -13,7 +13,7 @@ from pathlib import Path
 import homeassistant.components
 from homeassistant import bootstrap
 
-# What tests/home_assistant.py configures, besides what bootstrap always sets up.
+# What tests/support/ha_instance.py configures, besides what bootstrap always sets up.
 USED = {"mqtt", "conversation", "intent_script", "universal", "plex", "http", "api",
         "websocket_api", "script", "blueprint", "intent", "auth", "config", "media_player",
         "sensor", "input_boolean", "template"}

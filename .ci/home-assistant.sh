@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real Home Assistant that tests/test_home_assistant.py runs, into a cached
+# Installs the real Home Assistant that tests/home_assistant/test_home_assistant.py runs, into a cached
 # venv outside the repository, and prints that venv's Python on stdout (everything else
 # goes to stderr). .ci/run exports it as S2P_HA_PYTHON for the tests. Idempotent: a venv
 # that already has this release and the requirements below is reused as it is.

@@ -2,8 +2,8 @@
 
 The benchmark always measures the source tree it sits in: `src/` goes first on `sys.path`
 (and on PYTHONPATH for the processes it starts), whatever copy an editable install points
-at. The repository's `tests/` directory follows, so that the benchmark reuses the test
-suite's broker runner (`tests/mosquitto.py`) and Plex stand-in (`tests/plex_standin.py`).
+at. The suite's support code (`tests/support/`) follows, so that the benchmark reuses the test
+suite's broker runner (`mosquitto.py`) and Plex stand-in (`plex_standin.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
-TESTS = REPO / "tests"
+TESTS = REPO / "tests" / "support"
 
 for _path in (TESTS, SRC):
     if str(_path) not in sys.path:

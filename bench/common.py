@@ -20,9 +20,7 @@ from typing import IO, Any
 import paho.mqtt.client as mqtt
 
 from mosquitto import Mosquitto, connected_client
-from spotify_to_plex_mqtt.broker_url import parse_broker_url
-from spotify_to_plex_mqtt.config import MqttSettings
-from spotify_to_plex_mqtt.secret import Secret
+from spotify_to_plex_mqtt.public import MqttSettings, Secret, parse_broker_url
 
 from . import REPO, SRC
 from .plex_server import MACHINE_ID, TOKEN
@@ -34,7 +32,7 @@ _OURS = ("MQTT_", "PLEX_", "SETTINGS_DIR", "STORAGE_DIR", "ONE_SHOT", "DEBUG", "
 
 @contextlib.contextmanager
 def broker(workdir: Path) -> Iterator[Mosquitto]:
-    """A fresh, empty Mosquitto (tests/mosquitto.py, default password auth and limits).
+    """A fresh, empty Mosquitto (tests/support/mosquitto.py, default password auth and limits).
 
     The only addition is `sys_interval 1`, so that the `$SYS/broker/...` counters used to
     check the broker's side of a measurement are at most a second old.

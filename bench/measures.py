@@ -15,15 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.config import Settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.events import Event, SyncFailed, SyncFinished
-from spotify_to_plex_mqtt.mqtt import MAX_INFLIGHT, BrokerError, BrokerSession
-from spotify_to_plex_mqtt.plexlink import PlexLink
-from spotify_to_plex_mqtt.retained import Retained
-from spotify_to_plex_mqtt.service import Service
-from spotify_to_plex_mqtt.source import LibrarySource
-from spotify_to_plex_mqtt.sync import run_sync
+from spotify_to_plex_mqtt.public import (
+    MAX_INFLIGHT,
+    BrokerError,
+    BrokerSession,
+    Event,
+    LibrarySource,
+    PlexLink,
+    Retained,
+    Service,
+    Settings,
+    SyncFailed,
+    SyncFinished,
+    Topics,
+    run_sync,
+)
 
 from . import REPO
 from .common import (

@@ -1,4 +1,4 @@
-"""The Plex stand-in (`tests/plex_standin.py`) in its own process, serving the catalogue of
+"""The Plex stand-in (`tests/support/plex_standin.py`) in its own process, serving the catalogue of
 a generated library: `python -m bench.plex_server --size N --latency 0.005`.
 
 Prints `port <n>` once listening; stops on SIGTERM/SIGINT or when stdin closes.

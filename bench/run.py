@@ -1,7 +1,7 @@
 """`python -m bench [--quick] [--size N] [--sizes 1000,10000,100000] [--only P1,P4]`
 
-Runs the measurements against real Mosquitto brokers (tests/mosquitto.py) and the Plex
-stand-in (tests/plex_standin.py), then prints measure | value | target | pass/fail.
+Runs the measurements against real Mosquitto brokers (tests/support/mosquitto.py) and the Plex
+stand-in (tests/support/plex_standin.py), then prints measure | value | target | pass/fail.
 Exit code 0 when every target is met, 1 otherwise. See bench/README.md.
 """
 

@@ -19,12 +19,14 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from spotify_to_plex_mqtt.config import load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.mqtt import BrokerSession
-from spotify_to_plex_mqtt.plexlink import PlexLink
-from spotify_to_plex_mqtt.source import LibrarySource
-from spotify_to_plex_mqtt.sync import run_sync
+from spotify_to_plex_mqtt.public import (
+    BrokerSession,
+    LibrarySource,
+    PlexLink,
+    Topics,
+    load_settings,
+    run_sync,
+)
 
 
 def _max_rss_mib() -> float:

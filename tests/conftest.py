@@ -1,4 +1,4 @@
-"""Shared fixtures: real Mosquitto brokers started by the test suite (see tests/mosquitto.py)."""
+"""Shared fixtures: real Mosquitto brokers the suite starts (tests/support/mosquitto.py)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from .config import ConfigError, LogLevel, Settings, load_settings
 from .secret import RedactingFilter
+from .settings.config import LogLevel, Settings, load_settings
+from .settings.values import ConfigError
 
 log = logging.getLogger("spotify_to_plex_mqtt")
 
@@ -45,22 +46,22 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 def run(settings: Settings) -> int:
     """Dispatch to the selected mode and return its exit code."""
     if settings.command == "purge":
-        from .purge import run_purge
+        from .modes.purge import run_purge
 
         return _run(run_purge(settings))
     if settings.command == "demo":
-        from .demo import run_demo
+        from .modes.demo import run_demo
 
         return _run(run_demo(settings))
     if settings.dry_run:
-        from .app import dry_run
+        from .modes.dry_run import dry_run
 
         return _run(dry_run(settings))
     if settings.one_shot:
-        from .app import one_shot
+        from .modes.oneshot import one_shot
 
         return _run(one_shot(settings))
-    from .service import run_service
+    from .service.service import run_service
 
     return _run(run_service(settings))
 

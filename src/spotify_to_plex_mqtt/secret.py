@@ -1,4 +1,5 @@
-"""A string wrapper that never shows its value, and a log filter that masks known secrets."""
+"""A string wrapper that never shows its value, the mask, and a log filter that masks known
+secrets (those given at start and those registered since)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ class Secret:
         return bool(self._value)
 
 
+# Secrets that arrive after start (a Plex token read from plex.json at a sync): every
+# `RedactingFilter`, and the HTTP API's answers, mask these too.
+_registered: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Mask `value` from now on wherever known secrets are masked (if 3 characters or more:
+    shorter ones would mask ordinary text)."""
+    if len(value) >= 3:
+        _registered.add(value)
+
+
+def registered_secrets() -> tuple[str, ...]:
+    return tuple(_registered)
+
+
 def mask_text(text: str, secrets: tuple[str, ...]) -> str:
     """Replace every occurrence of each secret (longest first) by the mask."""
     for value in sorted(secrets, key=len, reverse=True):
@@ -58,15 +75,16 @@ class RedactingFilter(logging.Filter):
         self._secrets = tuple(s for s in secrets if len(s) >= 3)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        secrets = (*self._secrets, *_registered) if _registered else self._secrets
+        if not secrets:
             return True
         message = record.getMessage()
-        masked = mask_text(message, self._secrets)
+        masked = mask_text(message, secrets)
         if masked != message:
             record.msg = masked
             record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
-            record.exc_text = mask_text(exc_text, self._secrets)
+            record.exc_text = mask_text(exc_text, secrets)
         return True

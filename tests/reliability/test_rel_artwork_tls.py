@@ -19,6 +19,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto, _make_certificates
+from plex_standin import PlexStandIn
 from reliability_support import (
     broker_env,
     cli_argv,
@@ -30,16 +33,13 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto, _make_certificates
-from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt import plexlink
-from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.broker_url import parse_broker_url
-from spotify_to_plex_mqtt.config import MqttSettings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.mqtt import BrokerError, BrokerSession
-from spotify_to_plex_mqtt.plex import PlexClient
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.modes.oneshot import one_shot
+from spotify_to_plex_mqtt.mqtt.session import BrokerError, BrokerSession
+from spotify_to_plex_mqtt.plex import enricher as plexlink
+from spotify_to_plex_mqtt.plex.client import PlexClient
+from spotify_to_plex_mqtt.settings.broker_url import parse_broker_url
+from spotify_to_plex_mqtt.settings.config import MqttSettings, load_settings
 
 pytestmark = pytest.mark.broker
 

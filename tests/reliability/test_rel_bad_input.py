@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mosquitto import Mosquitto
 from reliability_support import (
     INPUTS,
     GenLibrary,
@@ -44,18 +46,11 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.events import FileError, FileRecovered, SyncStarted
-from spotify_to_plex_mqtt.library import (
-    PLAYLISTS,
-    SAVED_ITEMS,
-    TRACK_LINKS,
-    FileKind,
-    FileProblem,
-    load_file,
-)
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.library import PLAYLISTS, SAVED_ITEMS, TRACK_LINKS, FileKind
+from spotify_to_plex_mqtt.core.problems import FileProblem
+from spotify_to_plex_mqtt.engine.events import FileError, FileRecovered, SyncStarted
+from spotify_to_plex_mqtt.inputs.library_files import load_file
 
 pytestmark = pytest.mark.broker
 

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto, collect
 from reliability_support import (
     Running,
     expected_state,
@@ -34,10 +36,8 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto, collect
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.events import (
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.engine.events import (
     Connected,
     Disconnected,
     Event,
@@ -45,7 +45,7 @@ from spotify_to_plex_mqtt.events import (
     SyncFinished,
     SyncStarted,
 )
-from spotify_to_plex_mqtt.mqtt import BrokerError, BrokerSession
+from spotify_to_plex_mqtt.mqtt.session import BrokerError, BrokerSession
 
 pytestmark = pytest.mark.broker
 

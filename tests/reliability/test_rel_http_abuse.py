@@ -20,6 +20,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from mosquitto import Mosquitto
 from reliability_support import (
     expected_state,
     library_from_files,
@@ -29,10 +31,8 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.events import SyncFinished
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.engine.events import SyncFinished
 
 pytestmark = pytest.mark.broker
 

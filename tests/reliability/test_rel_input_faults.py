@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mosquitto import Mosquitto
 from reliability_support import (
     GenLibrary,
     Running,
@@ -30,15 +32,13 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.config import load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.entities import resolve
-from spotify_to_plex_mqtt.events import FileError, FileRecovered, SyncFailed, SyncFinished
-from spotify_to_plex_mqtt.library import LEDGER, PLAYLISTS, SAVED_ITEMS, Library
-from spotify_to_plex_mqtt.sync import desired_state
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.entities import resolve
+from spotify_to_plex_mqtt.core.library import LEDGER, PLAYLISTS, SAVED_ITEMS, Library
+from spotify_to_plex_mqtt.core.plan import desired_state
+from spotify_to_plex_mqtt.engine.events import FileError, FileRecovered, SyncFailed, SyncFinished
+from spotify_to_plex_mqtt.modes.oneshot import one_shot
+from spotify_to_plex_mqtt.settings.config import load_settings
 
 pytestmark = pytest.mark.broker
 

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto, publish_retained, retained
 from reliability_support import (
     broker_env,
     cli_argv,
@@ -27,11 +29,9 @@ from reliability_support import (
     running_service,
     service_settings,
 )
-
-from mosquitto import Mosquitto, publish_retained, retained
-from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.config import Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.modes.oneshot import one_shot
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
 
 pytestmark = pytest.mark.broker
 

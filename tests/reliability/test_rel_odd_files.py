@@ -19,10 +19,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from reliability_support import broker_env, cli_argv, cli_env, make_library
 
 from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.library import LEDGER, PLAYLISTS
+from reliability_support import broker_env, cli_argv, cli_env, make_library
+from spotify_to_plex_mqtt.core.library import LEDGER, PLAYLISTS
 
 pytestmark = pytest.mark.broker
 

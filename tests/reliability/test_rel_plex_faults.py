@@ -20,6 +20,9 @@ import json
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto
+from plex_standin import PlexStandIn
 from reliability_support import (
     GenLibrary,
     Running,
@@ -31,13 +34,10 @@ from reliability_support import (
     service_settings,
     wait_converged,
 )
-
-from mosquitto import Mosquitto
-from plex_standin import PlexStandIn
-from spotify_to_plex_mqtt import plexlink
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.events import SyncFinished
-from spotify_to_plex_mqtt.plex import PlexClient
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.engine.events import SyncFinished
+from spotify_to_plex_mqtt.plex import enricher as plexlink
+from spotify_to_plex_mqtt.plex.client import PlexClient
 
 pytestmark = pytest.mark.broker
 

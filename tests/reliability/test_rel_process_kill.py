@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto, collect, retained
 from reliability_support import (
     broker_env,
     cli_argv,
@@ -27,10 +29,8 @@ from reliability_support import (
     state_diff,
     wait_converged,
 )
-
-from mosquitto import Mosquitto, collect, retained
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.library import LEDGER
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.library import LEDGER
 
 pytestmark = pytest.mark.broker
 

@@ -32,28 +32,30 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from reliability_support import scaled
 
-from spotify_to_plex_mqtt.broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
-from spotify_to_plex_mqtt.config import ConfigError, Settings, load_settings
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.entities import resolve
-from spotify_to_plex_mqtt.library import (
+from plans import apply_plan
+from reliability_support import scaled
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.entities import resolve
+from spotify_to_plex_mqtt.core.library import (
     ITEM_TYPES,
     PLAYLISTS,
     SAVED_ITEMS,
     TRACK_LINKS,
-    FileProblem,
     Library,
     Loaded,
     SavedItem,
     parse_playlists,
     parse_saved_items,
     parse_track_links,
-    read_json,
 )
-from spotify_to_plex_mqtt.reconcile import apply_plan, reconcile
-from spotify_to_plex_mqtt.sync import desired_state
+from spotify_to_plex_mqtt.core.plan import desired_state
+from spotify_to_plex_mqtt.core.problems import FileProblem
+from spotify_to_plex_mqtt.core.reconcile import reconcile
+from spotify_to_plex_mqtt.inputs.library_files import read_json
+from spotify_to_plex_mqtt.settings.broker_url import BrokerUrl, BrokerUrlError, parse_broker_url
+from spotify_to_plex_mqtt.settings.config import Settings, load_settings
+from spotify_to_plex_mqtt.settings.values import ConfigError
 
 T = TypeVar("T")
 EXAMPLES: Counter[str] = Counter()

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from reliability_support import cli_argv, cli_env, make_library, running_service, service_settings
 
 from mosquitto import DEFAULT_USERNAME, Mosquitto, retained
-from spotify_to_plex_mqtt.app import one_shot
-from spotify_to_plex_mqtt.broker_url import BrokerUrl
-from spotify_to_plex_mqtt.config import load_settings
-from spotify_to_plex_mqtt.demo import _start_broker
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.events import SyncFailed
+from reliability_support import cli_argv, cli_env, make_library, running_service, service_settings
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.engine.events import SyncFailed
+from spotify_to_plex_mqtt.modes.demo import _start_broker
+from spotify_to_plex_mqtt.modes.oneshot import one_shot
+from spotify_to_plex_mqtt.settings.broker_url import BrokerUrl
+from spotify_to_plex_mqtt.settings.config import load_settings
 
 pytestmark = pytest.mark.broker
 

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto
 from reliability_support import (
     broker_env,
     cli_env,
@@ -37,9 +39,7 @@ from reliability_support import (
     scaled,
     wait_converged,
 )
-
-from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.discovery import Topics
+from spotify_to_plex_mqtt.core.discovery import Topics
 
 pytestmark = pytest.mark.broker
 
@@ -170,8 +170,8 @@ async def test_an_fd_flood_on_the_http_api_is_logged_once_and_syncs_go_on(
 
 RUNNER = """
 import sys
-from spotify_to_plex_mqtt import service
-from spotify_to_plex_mqtt.backoff import Backoff
+from spotify_to_plex_mqtt.service import service
+from spotify_to_plex_mqtt.core.backoff import Backoff
 def fast(base=1.0, cap=60.0, attempt=0):
     return Backoff(base=base / 100, cap=cap / 100, attempt=attempt)
 service.Backoff = fast

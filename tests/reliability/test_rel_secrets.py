@@ -25,10 +25,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from reliability_support import cli_argv, cli_env, contains_any, make_library
 
 from mosquitto import Mosquitto, retained
 from plex_standin import PlexStandIn
+from reliability_support import cli_argv, cli_env, contains_any, make_library
 
 pytestmark = pytest.mark.broker
 

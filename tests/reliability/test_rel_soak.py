@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from mosquitto import Mosquitto
+from plans import apply_plan
 from reliability_support import (
     CATEGORIES,
     broker_state,
@@ -38,14 +41,12 @@ from reliability_support import (
     service_settings,
     state_diff,
 )
-
-from mosquitto import Mosquitto
-from spotify_to_plex_mqtt.discovery import Topics
-from spotify_to_plex_mqtt.library import SAVED_ITEMS
-from spotify_to_plex_mqtt.mqtt import BrokerSession
-from spotify_to_plex_mqtt.reconcile import apply_plan
-from spotify_to_plex_mqtt.source import LibrarySource
-from spotify_to_plex_mqtt.sync import plan_sync, run_sync
+from spotify_to_plex_mqtt.core.discovery import Topics
+from spotify_to_plex_mqtt.core.library import SAVED_ITEMS
+from spotify_to_plex_mqtt.core.plan import plan_sync
+from spotify_to_plex_mqtt.engine.sync import run_sync
+from spotify_to_plex_mqtt.inputs.source import LibrarySource
+from spotify_to_plex_mqtt.mqtt.session import BrokerSession
 
 FULL = os.environ.get("RELIABILITY_SOAK_FULL", "") not in ("", "0")
 RSS_LIMIT = 5 * 1024 * 1024
