@@ -57,9 +57,9 @@ def broker_stats(running: Mosquitto, *, fresh: bool = True) -> dict[str, float]:
     return stats
 
 
-def mqtt_settings(running: Mosquitto) -> MqttSettings:
+def mqtt_settings(running: Mosquitto, protocol: str = "auto") -> MqttSettings:
     return MqttSettings(url=parse_broker_url(running.url), username=running.username,
-                        password=Secret(running.password))
+                        password=Secret(running.password), protocol=protocol)
 
 
 def median(values: Sequence[float]) -> float:
